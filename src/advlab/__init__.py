@@ -1,0 +1,1 @@
+"""advlab: attacks on what people trust in an ML model."""
