@@ -1,1 +1,30 @@
+"""Membership inference attacks on saved signals (SPEC §5).
 
+Every attack takes saved logits (see :mod:`.signals`) and returns one score per
+target-pool example, higher = more likely a member; :mod:`advlab.metrics.privacy`
+turns scores into ROC, AUC and TPR@FPR.
+"""
+
+from ._common import cross_entropy, lira_phi
+from .ldc import ldc_classifier, ldc_features, ldc_mia_attack, neighbourhood_fraction
+from .lira import lira_attack
+from .loss import loss_attack
+from .ml_leaks import ml_leaks_attack, top_posteriors
+from .rmia import rmia_attack
+from .signals import (
+    DEFAULT_QUERIES,
+    Signals,
+    apply_query,
+    check_same_plan,
+    compute_logits,
+    compute_signals,
+    concat_models,
+)
+from .watson import watson_attack
+
+__all__ = [
+    "DEFAULT_QUERIES", "Signals", "apply_query", "check_same_plan", "compute_logits", "compute_signals",
+    "concat_models", "cross_entropy", "ldc_classifier", "ldc_features", "ldc_mia_attack", "lira_attack",
+    "lira_phi", "loss_attack", "ml_leaks_attack", "neighbourhood_fraction", "rmia_attack", "top_posteriors",
+    "watson_attack",
+]

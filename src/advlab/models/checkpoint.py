@@ -1,0 +1,62 @@
+"""Checkpoints: safetensors weights plus a JSON sidecar; nothing is loaded with pickle.
+
+The sidecar holds what rebuilds the model (architecture, input shape, classes,
+options) and what describes it (params, metrics, split-plan hash).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from advlab.errors import AdvlabError
+from advlab.io import atomic_path, read_json, write_json
+from advlab.models.zoo import Classifier, build_model
+
+WEIGHTS, SIDECAR = "model.safetensors", "model.json"
+
+
+def save_tensors(path, tensors: dict[str, torch.Tensor]) -> None:
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+
+
+def load_tensors(path, hint: str) -> dict[str, torch.Tensor]:
+    """Load a safetensors file; a missing, truncated or corrupt file gives one clear message."""
+    path = Path(path)
+    if not path.is_file():
+        raise AdvlabError(f"{path}: checkpoint not found; {hint}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+        raise AdvlabError(f"{path}: checkpoint is corrupt or truncated ({err}); {hint}") from None
+
+
+def save_model(folder, model: Classifier, spec: dict, extra: dict | None = None) -> None:
+    """Write ``model.safetensors`` then ``model.json`` (the sidecar last: it marks completion)."""
+    folder = Path(folder)
+    save_tensors(folder / WEIGHTS, model.state_dict())
+    write_json(folder / SIDECAR, {"spec": spec, **(extra or {})})
+
+
+def load_model(folder, device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
+    """Rebuild a model from its sidecar and load its weights; returns (model in eval mode, sidecar)."""
+    folder = Path(folder)
+    hint = f"rerun the stage that trains it (for example `dvc repro -f train@{folder.name}`)"
+    try:
+        sidecar = read_json(folder / SIDECAR)
+        spec = sidecar["spec"]
+        model = build_model(spec["arch"], spec["input_shape"], spec["num_classes"], **dict(spec["options"]))
+    except FileNotFoundError:
+        raise AdvlabError(f"{folder / SIDECAR}: model sidecar not found; {hint}") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise AdvlabError(f"{folder / SIDECAR}: unreadable model sidecar ({err}); {hint}") from None
+    state = load_tensors(folder / WEIGHTS, hint)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise AdvlabError(f"{folder / WEIGHTS}: weights do not fit the architecture in the sidecar ({err}); {hint}") from None
+    return model.to(device).eval(), sidecar

@@ -1,0 +1,46 @@
+"""What every stage shares: params loading, device choice, and user-error handling."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import torch
+
+from advlab import params as P
+from advlab.errors import AdvlabError
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when it is there."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise AdvlabError("device: 'cuda' requested but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def load_params() -> P.Params:
+    return P.load(os.environ.get("ADVLAB_PARAMS", P.PARAMS_FILE))
+
+
+def stage(fn):
+    """Run a stage's ``main``; a user error prints one message, no traceback, exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(argv: list[str] | None = None) -> int:
+        argv = sys.argv[1:] if argv is None else argv
+        try:
+            fn(*argv)
+        except AdvlabError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except TypeError as err:
+            if "positional argument" in str(err):
+                print(f"error: {fn.__module__}: wrong arguments {argv} ({err})", file=sys.stderr)
+                return 2
+            raise
+        return 0
+
+    return wrapper

@@ -1,0 +1,41 @@
+"""Training objectives: ``objective(model, x, y) -> scalar loss``.
+
+The training loop is shared; an objective is the only thing a new training recipe
+(adversarial, TRADES, CAAT, noise, SelectiveNet, ...) needs to add.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from advlab.errors import AdvlabError
+
+Objective = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+_REGISTRY: dict[str, Callable[..., Objective]] = {}
+
+
+def register(name: str):
+    def deco(factory):
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+@register("standard")
+def standard(label_smoothing: float = 0.0, **_) -> Objective:
+    """Cross-entropy, optionally with label smoothing (Szegedy et al. 2016)."""
+
+    def loss(model, x, y):
+        return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
+
+    return loss
+
+
+def make_objective(name: str, **kwargs) -> Objective:
+    if name not in _REGISTRY:
+        raise AdvlabError(f"unknown training objective {name!r}; known: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name](**kwargs)

@@ -1,0 +1,111 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from advlab.attacks.membership import (
+    DEFAULT_QUERIES,
+    Signals,
+    apply_query,
+    check_same_plan,
+    compute_logits,
+    compute_signals,
+    concat_models,
+)
+from advlab.errors import AdvlabError
+
+from .synth import synth
+
+
+def _signals(plan="plan-a", seed=0):
+    logits, labels, keep = synth(n=12, k=4, m=3, q=2, seed=seed)
+    return Signals(logits, labels, keep, plan, {"split": "target"})
+
+
+def test_save_load_roundtrip(tmp_path):
+    s = _signals()
+    path = s.save(tmp_path / "sig")
+    assert path.suffix == ".npz" and (tmp_path / "sig.json").is_file()
+    back = Signals.load(path)
+    np.testing.assert_array_equal(back.logits, s.logits)
+    np.testing.assert_array_equal(back.labels, s.labels)
+    np.testing.assert_array_equal(back.keep, s.keep)
+    assert back.plan_hash == "plan-a" and back.meta == {"split": "target"} and back.source == str(path)
+    assert back.logits.dtype == np.float32 and back.keep.dtype == np.bool_
+    with np.load(path, allow_pickle=False) as z:  # nothing in the file needs pickle
+        assert set(z.files) == {"logits", "labels", "keep", "plan_hash"}
+    assert json.loads((tmp_path / "sig.json").read_text())["plan_hash"] == "plan-a"
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_plan_hash_mismatch_names_both_files(tmp_path):
+    a = Signals.load(_signals("plan-a").save(tmp_path / "target"))
+    b = Signals.load(_signals("plan-b").save(tmp_path / "shadow"))
+    with pytest.raises(AdvlabError) as e:
+        check_same_plan(a, b)
+    msg = str(e.value)
+    assert "target.npz" in msg and "shadow.npz" in msg and "plan-a" in msg and "plan-b" in msg
+    with pytest.raises(AdvlabError, match="different split plans"):
+        concat_models(a, b)
+    assert check_same_plan(a, Signals.load(tmp_path / "target.npz")) == "plan-a"
+
+
+def test_sidecar_disagreement_is_an_error(tmp_path):
+    p = _signals().save(tmp_path / "s")
+    side = tmp_path / "s.json"
+    d = json.loads(side.read_text())
+    d["plan_hash"] = "other"
+    side.write_text(json.dumps(d))
+    with pytest.raises(AdvlabError, match="disagree on plan_hash"):
+        Signals.load(p)
+
+
+def test_validation_messages():
+    logits, labels, keep = synth(n=6, k=3, m=2, q=1)
+    with pytest.raises(AdvlabError, match="keep"):
+        Signals(logits, labels, keep.astype(int), "p")
+    with pytest.raises(AdvlabError, match="labels"):
+        Signals(logits, labels + 3, keep, "p")
+    with pytest.raises(AdvlabError, match="plan_hash"):
+        Signals(logits, labels, keep, "")
+
+
+def test_select_and_concat():
+    s = _signals()
+    both = concat_models(s.select_models([0]), s.select_models(slice(1, 3)))
+    np.testing.assert_array_equal(both.logits, s.logits)
+    sub = s.select_examples(np.arange(12) < 5)
+    assert sub.n_examples == 5 and sub.keep.shape == (3, 5)
+
+
+def test_queries():
+    x = torch.arange(2 * 1 * 5 * 5, dtype=torch.float32).reshape(2, 1, 5, 5)
+    assert torch.equal(apply_query(x, "flip"), x.flip(-1))
+    right = apply_query(x, "shift:1:0")  # moves content one pixel right
+    assert torch.equal(right[..., :, 1:], x[..., :, :-1])
+    down = apply_query(x, "shift:0:-2")  # moves content two pixels up
+    assert torch.equal(down[..., :-2, :], x[..., 2:, :])
+    assert torch.equal(apply_query(x, "flip+shift:1:0")[..., 1:], x.flip(-1)[..., :-1])
+    with pytest.raises(AdvlabError, match="unknown query"):
+        apply_query(x, "rotate")
+
+
+def test_compute_signals_shapes_and_values():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(1 * 6 * 6, 7))
+    x = torch.rand(10, 1, 6, 6)
+    y = torch.randint(0, 7, (10,))
+    keep = np.zeros((2, 10), dtype=bool)
+    keep[0, :5] = True
+    sig = compute_signals([model, model], x, y, keep, "p", batch_size=3)
+    assert sig.logits.shape == (2, 10, len(DEFAULT_QUERIES), 7) and sig.logits.dtype == np.float32
+    assert sig.meta["queries"] == list(DEFAULT_QUERIES)
+    with torch.no_grad():
+        np.testing.assert_allclose(sig.logits[0, :, 0], model(x).numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(sig.logits[1, :, 1], model(x.flip(-1)).numpy(), rtol=1e-5, atol=1e-6)
+    assert model.training  # mode restored
+    with pytest.raises(AdvlabError, match="keep"):
+        compute_signals([model], x, y, keep, "p")
+    assert compute_logits(model, x, queries=("id",)).shape == (10, 1, 7)
