@@ -78,14 +78,14 @@ def nll(probs, labels) -> float:
     return float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean())
 
 
-def summary(probs, labels) -> dict[str, float]:
+def summary(probs, labels, n_bins: int = N_BINS) -> dict[str, float]:
     """Accuracy, NLL, ECE, MCE, KS and mean confidence in one dict."""
     conf, correct = confidence_and_correct(probs, labels)
     return {
         "accuracy": float(correct.mean()),
         "nll": nll(probs, labels),
-        "ece": ece(probs, labels),
-        "mce": mce(probs, labels),
+        "ece": ece(probs, labels, n_bins),
+        "mce": mce(probs, labels, n_bins),
         "ks": ks_error(probs, labels),
         "mean_confidence": float(conf.mean()),
     }

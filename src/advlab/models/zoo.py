@@ -90,14 +90,19 @@ class SmallCNN(nn.Module):
 
 
 class TimmBackbone(nn.Module):
-    """Adapts a timm model: ``embed`` = pre-logits features, ``classify`` = its classifier."""
+    """Adapts a timm model: ``embed`` = pre-logits features, ``classify`` = its classifier.
 
-    def __init__(self, model: nn.Module):
+    Dropout sits in an ``nn.Dropout`` module on the features (timm's own ``drop_rate``
+    is functional in some models), so MC-Dropout can switch it on by itself.
+    """
+
+    def __init__(self, model: nn.Module, dropout: float = 0.0):
         super().__init__()
         self.model = model
+        self.drop = nn.Dropout(dropout)
 
     def embed(self, x):
-        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        return self.drop(self.model.forward_head(self.model.forward_features(x), pre_logits=True))
 
     def classify(self, f):
         return self.model.get_classifier()(f)
@@ -124,13 +129,13 @@ def resnet(input_shape, num_classes, width: int = 16, layers=(1, 1, 1, 1), dropo
 
     channels = tuple(width * 2**i for i in range(len(layers)))
     model = ResNet(BasicBlock, list(layers), num_classes=num_classes, in_chans=input_shape[0],
-                   stem_type="deep", stem_width=width // 2, channels=channels, drop_rate=dropout)
+                   stem_type="deep", stem_width=width // 2, channels=channels)
     # ImageNet's 7×7/2 stem and max-pool would shrink a 28×28 image to 7×7 before stage 1.
     # The "deep" stem type makes the stem output 2·stem_width = width channels, which the
     # single 3×3 conv below then provides.
     model.conv1 = nn.Conv2d(input_shape[0], width, 3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
-    return TimmBackbone(model)
+    return TimmBackbone(model, dropout)
 
 
 @register("vit")
@@ -145,8 +150,8 @@ def vit(input_shape, num_classes, patch_size: int = 4, embed_dim: int = 64, dept
         raise AdvlabError(f"vit: patch_size {patch_size} must divide the image size {h}×{w}")
     model = VisionTransformer(img_size=(h, w), patch_size=patch_size, in_chans=input_shape[0],
                               num_classes=num_classes, embed_dim=embed_dim, depth=depth, num_heads=num_heads,
-                              mlp_ratio=mlp_ratio, drop_rate=dropout, global_pool="avg", class_token=False)
-    return TimmBackbone(model)
+                              mlp_ratio=mlp_ratio, global_pool="avg", class_token=False)
+    return TimmBackbone(model, dropout)
 
 
 def build_model(name: str, input_shape, num_classes: int, **options) -> Classifier:

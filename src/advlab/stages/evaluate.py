@@ -1,0 +1,46 @@
+"""Stage ``evaluate@<model>``: test-set metrics, reliability data and saved outputs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from advlab.data.prepared import load_prepared, to_tensors
+from advlab.errors import AdvlabError
+from advlab.io import write_csv, write_json, write_npz
+from advlab.metrics import calibration as cal
+from advlab.models.checkpoint import load_model
+from advlab.stages.common import load_params, resolve_device, stage
+from advlab.training.loop import predict_proba
+
+RESULTS = Path("results/evaluate")
+
+
+@stage
+def main(name: str) -> None:
+    p = load_params()
+    if name not in p.models:
+        raise AdvlabError(f"evaluate: no model {name!r} under 'models' in params.yaml")
+    device = resolve_device(p.device)
+    ds, plan = load_prepared()
+    model, sidecar = load_model(Path("models") / name, device)
+    if sidecar.get("plan_hash") != plan.hash:
+        raise AdvlabError(f"models/{name} was trained on split plan {sidecar.get('plan_hash')} but the current plan "
+                          f"is {plan.hash}; rerun `dvc repro train@{name}`")
+    x, y = to_tensors(ds, plan["test"])
+    probs = predict_proba(model, x, p.evaluate.batch_size, device)
+    conf, correct = cal.confidence_and_correct(probs, y)
+    rel = cal.reliability(conf, correct, p.evaluate.n_bins)
+    metrics = {"model": name, "n": len(y), **cal.summary(probs, y, p.evaluate.n_bins)}
+    write_csv(RESULTS / f"{name}_reliability.csv", pd.DataFrame(rel))
+    write_npz(RESULTS / f"{name}_outputs.npz", probs=probs.numpy().astype(np.float32), labels=y.numpy(),
+              index=plan["test"])
+    write_json(RESULTS / f"{name}.json", metrics)
+    print(f"{name}: accuracy {metrics['accuracy']:.4f}  NLL {metrics['nll']:.4f}  ECE {metrics['ece']:.4f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Stage ``report@<notebook>``: execute a notebook with papermill and render it.
+
+Writes ``reports/<name>.ipynb`` (executed), ``reports/<name>.html`` (no code) and the
+notebook's PNG figures under ``reports/figures/<name>/``. Notebooks only read
+results and draw; they never train.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from advlab.errors import AdvlabError
+from advlab.io import atomic_path, write_text
+from advlab.stages.common import stage
+
+NOTEBOOKS, REPORTS = Path("notebooks"), Path("reports")
+
+
+def render(name: str, parameters: dict | None = None) -> Path:
+    import nbformat
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    source = NOTEBOOKS / f"{name}.ipynb"
+    if not source.is_file():
+        raise AdvlabError(f"report: notebook {source} not found (reports in params.yaml must name notebooks/)")
+    figures = REPORTS / "figures" / name
+    figures.mkdir(parents=True, exist_ok=True)
+    params = {"results_dir": "results", "figures_dir": str(figures), **(parameters or {})}
+    executed = REPORTS / f"{name}.ipynb"
+    with atomic_path(executed, suffix=".ipynb") as tmp:
+        try:
+            pm.execute_notebook(str(source), str(tmp), parameters=params, kernel_name="python3",
+                                progress_bar=False, cwd=str(Path.cwd()))
+        except pm.PapermillExecutionError as err:
+            raise AdvlabError(f"report: {source} failed in cell {err.exec_count}: {err.ename}: {err.evalue}") from None
+        nb = nbformat.read(str(tmp), as_version=4)
+    html, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
+    write_text(REPORTS / f"{name}.html", html)
+    return executed
+
+
+@stage
+def main(name: str) -> None:
+    render(name)
+    print(f"rendered reports/{name}.html")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
