@@ -1,4 +1,4 @@
-"""``advlab`` command line: check a params file, switch profiles."""
+"""``advlab`` command line: check a params file, switch profiles, fetch the dataset."""
 
 from __future__ import annotations
 
@@ -17,11 +17,17 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("file", nargs="?", default=str(P.PARAMS_FILE))
     prof = sub.add_parser("profile", help="write params.yaml from a profile (default, full, tiny)")
     prof.add_argument("name")
+    sub.add_parser("ensure-data", help="make sure the dataset of params.yaml is on this machine")
     args = parser.parse_args(argv)
     try:
         if args.command == "check-params":
             p = P.load(args.file)
             print(f"{args.file}: valid ({p.data.dataset}; models: {', '.join(p.models)})")
+        elif args.command == "ensure-data":
+            from advlab.data.ensure import ensure
+
+            p = P.load(P.PARAMS_FILE)
+            print(ensure(p.data.dataset, p.data.root))
         else:
             p = profiles.switch(args.name)
             print(f"params.yaml now holds profile '{args.name}' ({p.data.dataset}; models: {', '.join(p.models)}); "

@@ -16,7 +16,7 @@ from advlab.models.checkpoint import load_model
 from advlab.stages.common import load_params, resolve_device, stage
 from advlab.training.loop import predict_proba
 
-RESULTS = Path("results/evaluate")
+RESULTS = Path("results/models/evaluate")
 
 
 @stage

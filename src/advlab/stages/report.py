@@ -1,8 +1,9 @@
 """Stage ``report@<notebook>``: execute a notebook with papermill and render it.
 
 Writes ``reports/<name>.ipynb`` (executed), ``reports/<name>.html`` (no code) and the
-notebook's PNG figures under ``reports/figures/<name>/``. Notebooks only read
-results and draw; they never train.
+notebook's PNG figures under ``reports/figures/<name>/``. A report reads only its
+family's ``results/<name>/`` (its DVC dependency), so a change elsewhere does not
+re-render it. Notebooks only read results and draw; they never train.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def render(name: str, parameters: dict | None = None) -> Path:
         raise AdvlabError(f"report: notebook {source} not found (reports in params.yaml must name notebooks/)")
     figures = REPORTS / "figures" / name
     figures.mkdir(parents=True, exist_ok=True)
-    params = {"results_dir": "results", "figures_dir": str(figures), **(parameters or {})}
+    params = {"results_dir": f"results/{name}", "figures_dir": str(figures), **(parameters or {})}
     executed = REPORTS / f"{name}.ipynb"
     with atomic_path(executed, suffix=".ipynb") as tmp:
         try:

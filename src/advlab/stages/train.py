@@ -18,7 +18,7 @@ from advlab.stages.common import load_params, resolve_device, stage
 from advlab.training.loop import clear_resume, fingerprint, fit, quick_eval
 from advlab.training.objectives import make_objective
 
-MODELS, RESULTS, CHECKPOINTS = Path("models"), Path("results/train"), Path("checkpoints")
+MODELS, RESULTS, CHECKPOINTS = Path("models"), Path("results/models/train"), Path("checkpoints")
 
 
 @stage
@@ -34,14 +34,18 @@ def main(name: str) -> None:
     mean, std = channel_stats(x)
     spec = {"arch": mp.arch, "input_shape": list(ds.input_shape), "num_classes": ds.num_classes,
             "options": {**mp.options, "mean": mean, "std": std}}
-    torch.manual_seed(p.seed)
+    seed = p.seed if mp.seed is None else mp.seed
+    torch.manual_seed(seed)
     model = build_model(mp.arch, ds.input_shape, ds.num_classes, **dict(spec["options"]))
-    objective = make_objective(mp.train.objective, label_smoothing=mp.train.label_smoothing)
+    options = dict(mp.train.objective_options)
+    if mp.train.label_smoothing:
+        options["label_smoothing"] = mp.train.label_smoothing
+    objective = make_objective(mp.train.objective, **options)
     val = to_tensors(ds, plan["validation"])
     resume_dir = CHECKPOINTS / "train" / name
-    key = fingerprint(spec, mp.train.model_dump(), p.seed, plan.hash)
+    key = fingerprint(spec, mp.train.model_dump(), seed, plan.hash)
     t0 = time.perf_counter()
-    result = fit(model, x, y, mp.train, objective, seed=p.seed, device=device, val=val,
+    result = fit(model, x, y, mp.train, objective, seed=seed, device=device, val=val,
                  resume_dir=resume_dir, resume_key=key, desc=f"train {name}")
     test = quick_eval(model, *to_tensors(ds, plan["test"]), device=device)
     train = quick_eval(model, x, y, device=device)

@@ -149,15 +149,21 @@ def fit(
     resume_key: str = "",
     on_epoch_end: Callable[[int, dict], None] | None = None,
     desc: str = "train",
+    optimizer: torch.optim.Optimizer | None = None,
+    batches: Callable[[int, int], torch.Tensor] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``(x, y)`` for ``cfg.epochs`` epochs (:class:`advlab.params.TrainParams`).
 
     With ``resume_dir``, a checkpoint is written after every epoch and a later call
     with the same ``resume_key`` continues from the last one. The caller removes the
     folder (``clear_resume``) once the final model is safely written.
+
+    ``optimizer`` replaces the one built from ``cfg`` and ``batches(n, batch_size)``
+    draws each step's example indices instead of the epoch's shuffled slices; DP-SGD
+    (:mod:`advlab.training.dp`) passes Opacus' DPOptimizer and Poisson sampling.
     """
     model.to(device)
-    opt = make_optimizer(model, cfg)
+    opt = optimizer if optimizer is not None else make_optimizer(model, cfg)
     resume = _Resume(Path(resume_dir) if resume_dir else None, resume_key)
     start, result = resume.load(model, opt)
     n = len(x)
@@ -168,10 +174,16 @@ def fit(
         torch.manual_seed(seed * 100_003 + epoch)
         model.train()
         t0 = time.perf_counter()
-        perm = torch.randperm(n)
+        perm = torch.randperm(n) if batches is None else None
         loss_sum, seen = 0.0, 0
         for step in range(steps_per_epoch):
-            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            if batches is None:
+                idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            else:
+                idx = batches(n, cfg.batch_size)
+                if len(idx) == 0:  # a Poisson draw can be empty; nothing to step on
+                    bar.update(1)
+                    continue
             xb, yb = augment(x[idx], cfg.augment).to(device), y[idx].to(device)
             frac = (epoch * steps_per_epoch + step) / total
             for group in opt.param_groups:
@@ -187,7 +199,7 @@ def fit(
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}")
         train_seconds = time.perf_counter() - t0
-        row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss_sum / seen,
+        row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"], "train_loss": loss_sum / max(seen, 1),
                "seconds": train_seconds}
         if val is not None:
             row.update({f"val_{k}": v for k, v in quick_eval(model, *val, device=device).items()})

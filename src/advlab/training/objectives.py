@@ -26,7 +26,7 @@ def register(name: str):
 
 
 @register("standard")
-def standard(label_smoothing: float = 0.0, **_) -> Objective:
+def standard(label_smoothing: float = 0.0) -> Objective:
     """Cross-entropy, optionally with label smoothing (Szegedy et al. 2016)."""
 
     def loss(model, x, y):
@@ -35,7 +35,18 @@ def standard(label_smoothing: float = 0.0, **_) -> Objective:
     return loss
 
 
+def available() -> list[str]:
+    return sorted(_REGISTRY)
+
+
 def make_objective(name: str, **kwargs) -> Objective:
+    """Build a registered objective; a bad option is an error naming it."""
     if name not in _REGISTRY:
-        raise AdvlabError(f"unknown training objective {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
+        raise AdvlabError(f"unknown training objective {name!r}; known: {', '.join(available())}")
+    try:
+        return _REGISTRY[name](**kwargs)
+    except TypeError as err:
+        raise AdvlabError(f"training objective {name!r}: bad options {sorted(kwargs)} ({err})") from None
+
+
+# Objectives defined in other modules register themselves on import; list them here.

@@ -1,0 +1,28 @@
+# Two commands on a fresh machine with python3: `make study` and `make test`.
+# Each installs what it needs: uv (from PyPI), the locked environment, the dataset.
+SHELL := /bin/bash
+UV := python3 -m uv
+
+.PHONY: study test uv env data profile-full profile-default
+
+uv:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
+	  || python3 -m pip install --quiet --user --break-system-packages uv
+
+env: uv
+	@$(UV) sync --frozen --quiet
+
+data: env
+	@$(UV) run --frozen advlab ensure-data
+
+study: data  ## run the whole study (dvc repro) on the profile in params.yaml
+	$(UV) run --frozen dvc repro
+
+test: env  ## run the test suite (tiny data; about 5 minutes on 2 cores)
+	$(UV) run --frozen pytest -q
+
+profile-full: env
+	$(UV) run --frozen advlab profile full
+
+profile-default: env
+	$(UV) run --frozen advlab profile default

@@ -1,0 +1,105 @@
+"""End to end: the real ``dvc repro`` on the tiny profile in a temporary copy of the repository."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from advlab.io import read_json
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run(cmd, cwd, env, check=True):
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the working tree (tracked and new files, not ignored ones), on the tiny profile."""
+    dest = tmp_path_factory.mktemp("advlab")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split()
+    for rel in listed:
+        if rel.startswith(("reports/", "tests/")) or rel == "dvc.lock" or not (ROOT / rel).is_file():
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest / rel)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "OMP_NUM_THREADS": "2", "CI": "true"}
+    env.pop("ADVLAB_PARAMS", None)
+    run(["git", "init", "-q"], dest, env)
+    run([sys.executable, "-m", "advlab.cli", "profile", "tiny"], dest, env)
+    first = run([sys.executable, "-m", "dvc", "repro"], dest, env)
+    return dest, env, first.stdout
+
+
+def test_repro_produces_metrics_and_reports(project):
+    dest, env, out = project
+    assert {"prepare", "train@cnn", "evaluate@cnn", "report@models", "index"} <= stages_run(out)
+    train = read_json(dest / "results/models/train/cnn.json")
+    evaluation = read_json(dest / "results/models/evaluate/cnn.json")
+    assert train["test_accuracy"] > 0.5  # digits, 10 classes: far above chance
+    assert evaluation["accuracy"] == pytest.approx(train["test_accuracy"], abs=1e-6)
+    assert 0.0 <= evaluation["ece"] <= 1.0 and evaluation["n"] == 300
+    assert (dest / "models/cnn/model.safetensors").is_file()
+    assert not (dest / "checkpoints/train/cnn").exists()  # resume state cleared after success
+    html = (dest / "reports/models.html").read_text()
+    assert "Reliability diagrams" in html and "<img" in html and "def " not in html  # rendered without code
+    for fig in ["training_curves.png", "reliability.png", "metrics.png"]:
+        assert (dest / "reports/figures/models" / fig).stat().st_size > 5000
+    assert 'href="models.html"' in (dest / "reports/index.html").read_text()
+    shown = run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], dest, env).stdout
+    assert "test_accuracy" in shown
+
+
+def test_second_repro_does_nothing(project):
+    dest, env, _ = project
+    out = run([sys.executable, "-m", "dvc", "repro"], dest, env).stdout
+    assert stages_run(out) == set() and "up to date" in out
+
+
+def test_one_model_change_reruns_only_its_stages(project):
+    dest, env, _ = project
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params["models"]["cnn"]["train"]["epochs"] += 1
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = run([sys.executable, "-m", "dvc", "repro"], dest, env).stdout
+    ran = stages_run(out)
+    assert {"train@cnn", "evaluate@cnn", "report@models", "index"} <= ran
+    assert not any(s.endswith("@vit") for s in ran) and "prepare" not in ran
+    assert read_json(dest / "results/models/train/cnn.json")["epochs"] == params["models"]["cnn"]["train"]["epochs"]
+
+
+def test_notebooks_run_under_nbval(project):
+    dest, env, _ = project
+    done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                "notebooks"], dest, env, check=False)
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert re.search(r"\d+ passed", done.stdout)
+
+
+def test_bad_params_fail_before_any_work(project):
+    dest, env, _ = project
+    good = (dest / "params.yaml").read_text()
+    try:
+        (dest / "params.yaml").write_text(good.replace("seed: 0", "seed: -4", 1))
+        done = run([sys.executable, "-m", "dvc", "repro", "-f", "prepare"], dest, env, check=False)
+        assert done.returncode != 0
+        assert "seed: Input should be greater than or equal to 0" in done.stdout + done.stderr
+        assert "Traceback" not in done.stdout + done.stderr
+    finally:
+        (dest / "params.yaml").write_text(good)
