@@ -2,7 +2,7 @@
 
 ``advlab profile NAME`` writes ``params.yaml`` = default deep-merged with
 ``profiles/NAME.yaml`` (after validating the result), so a profile lists only what
-it changes. ``advlab profile default`` switches back.
+it changes; a model set to ``null`` is removed. ``advlab profile default`` switches back.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ PROFILES = Path("profiles")
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
-    """Mappings merge key by key; any other value (lists included) replaces. ``null`` deletes a model."""
+    """Mappings merge key by key; any other value (lists included) replaces."""
     out = copy.deepcopy(base)
     for key, value in overlay.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
@@ -41,10 +41,9 @@ def resolve(name: str, folder: Path = PROFILES) -> dict:
         raise AdvlabError(f"unknown profile {name!r}; profiles are: {', '.join(available(folder))}")
     raw = read_yaml(folder / "default.yaml")
     if name != "default":
-        overlay = read_yaml(path) or {}
-        if "models" in overlay:  # a profile that names models replaces the model list
-            raw["models"] = {}
-        raw = deep_merge(raw, overlay)
+        raw = deep_merge(raw, read_yaml(path) or {})
+        # A profile removes a model of the default by setting it to null.
+        raw["models"] = {k: v for k, v in (raw.get("models") or {}).items() if v is not None}
     return raw
 
 

@@ -160,15 +160,19 @@ def _validate(name: str, model, x, y, params: dict) -> tuple[AttackSpec, dict, d
 @contextmanager
 def _eval_mode(*models):
     """Eval mode and frozen weights for the duration of an attack (restored afterwards)."""
-    saved = [(m, m.training, [q.requires_grad for q in m.parameters()]) for m in models if m is not None]
+    # every submodule's own flag: a wrapper built in train mode (nn.Module's default) around a
+    # model in eval mode must not leave that model in train mode afterwards
+    saved = [(m, [(s, s.training) for s in m.modules()], [q.requires_grad for q in m.parameters()])
+             for m in models if m is not None]
     try:
         for m, _, _ in saved:
             m.eval()
             m.requires_grad_(False)
         yield
     finally:
-        for m, training, flags in saved:
-            m.train(training)
+        for m, modes, flags in saved:
+            for s, training in modes:
+                s.training = training
             for q, f in zip(m.parameters(), flags):
                 q.requires_grad_(f)
 

@@ -164,3 +164,7 @@ def build_model(name: str, input_shape, num_classes: int, **options) -> Classifi
     except TypeError as err:
         raise AdvlabError(f"model {name!r}: bad options {options} ({err})") from None
     return Classifier(backbone, input_shape[0], mean, std)
+
+
+# Architectures defined in other modules register themselves on import; list them here.
+from advlab.models import uncertainty as _uncertainty  # noqa: E402,F401  (selectivenet)

@@ -1,4 +1,4 @@
-"""Stage ``mia_attack@<variant>``: every membership attack on one target variant, from
+"""Stage ``mia_attack``: every membership attack on every target variant, from
 saved signals only (SPEC §5), with ROC, AUC, TPR@FPR (and the number of
 non-members beside them), per-class TPR and each attack's cost.
 
@@ -20,10 +20,13 @@ the models (copied into the signals' meta by ``mia_signals``).
 
 from __future__ import annotations
 
+import shutil
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
+from sklearn.exceptions import ConvergenceWarning
 
 from advlab.attacks.membership import (Signals, check_same_plan, ldc_mia_attack, lira_attack, loss_attack,
                                        ml_leaks_attack, rmia_attack, watson_attack)
@@ -41,7 +44,7 @@ def load_signals(group: str, plan_hash: str, pool_hash: str) -> tuple[Signals, S
     for part in ("pool", "population"):
         path = SIGNALS / group / f"{part}.npz"
         if not path.is_file():
-            raise AdvlabError(f"{path}: signal file not found; run `dvc repro` (stage mia_signals / mia_target_signals)")
+            raise AdvlabError(f"{path}: signal file not found; run `dvc repro mia_signals`")
         s = Signals.load(path)
         if s.plan_hash != plan_hash:
             raise AdvlabError(f"{path}: signals come from split plan {s.plan_hash} but the current plan is {plan_hash}; "
@@ -54,6 +57,9 @@ def load_signals(group: str, plan_hash: str, pool_hash: str) -> tuple[Signals, S
 
 
 def _cost(s: Signals, idx) -> AttackCost:
+    idx = list(idx)
+    if "models" not in s.meta:  # signals saved without the models' sidecars: the count is still known
+        return AttackCost(len(idx), 0.0, {"training_seconds": "unknown"})
     models = [s.meta["models"][i] for i in idx]
     return AttackCost(len(models), sum(float(mm["train_seconds"] or 0.0) for mm in models),
                       {"models": [mm["model"] for mm in models]})
@@ -72,64 +78,58 @@ def run_attacks(target: Signals, shadows: Signals, refs: Signals, t_pop: Signals
             raise AdvlabError(f"attack {name} needs {want} {what} but only {have} were trained; "
                               f"raise {knob} or drop {name} from membership.attack.attacks")
 
-    for name in a.attacks:
-        try:
-            if name == "loss":
-                out[name] = (loss_attack(zt, y, query=0), AttackCost())
-            elif name == "ml_leaks":
-                need(name, k, 1, "shadow model(s)", "split.shadow_models")
-                out[name] = (ml_leaks_attack(shadows.logits[0], shadows.keep[0], zt, classifier=a.ml_leaks_classifier,
-                                             seed=seed), _cost(shadows, [0]))
-            elif name == "watson":
-                need(name, r, 1, "reference model(s)", "membership.references")
-                out[name] = (watson_attack(zt, refs.logits, y, query=0), _cost(refs, range(r)))
-            elif name.startswith("lira_"):
-                need(name, k, 2 if "fixed" in name else 4, "shadow models", "split.shadow_models")
-                mode = "offline" if "offline" in name else "online"
-                q = slice(0, 1) if name.endswith("1query") else slice(None)
-                out[name] = (lira_attack(zt[:, q], shadows.logits[:, :, q], shadows.keep, y, mode=mode,
-                                         fix_variance="fixed" in name), _cost(shadows, range(k)))
-            elif name == "ldc_mia":
-                need(name, k, 1, "shadow model(s)", "split.shadow_models")
-                need(name, r, 1, "reference model(s)", "membership.references")
-                out[name] = (ldc_mia_attack(shadows.logits[0], refs.logits[0], y, shadows.keep[0], zt, refs.logits[0],
-                                            y, threshold=a.ldc_threshold, epochs=a.ldc_epochs, seed=seed),
-                             _cost(shadows, [0]) + _cost(refs, [0]))
-            elif name == "rmia_offline":
-                for n_ref in a.rmia_references:
-                    need(f"rmia_offline_r{n_ref}", r, n_ref, "reference model(s) (membership.attack.rmia_references)",
-                         "membership.references")
-                    out[f"rmia_offline_r{n_ref}"] = (
-                        rmia_attack(zt, y, refs.logits, t_pop.logits[0], t_pop.labels, r_pop.logits, mode="offline",
-                                    num_reference=n_ref, a=a.rmia_a, gamma=a.rmia_gamma, query=None),
-                        _cost(refs, range(n_ref)))
-            elif name == "rmia_online":
-                need(name, k, 2, "shadow models", "split.shadow_models")
-                out[name] = (rmia_attack(zt, y, shadows.logits, t_pop.logits[0], t_pop.labels, s_pop.logits,
-                                         mode="online", reference_keep=shadows.keep, gamma=a.rmia_gamma, query=None),
-                             _cost(shadows, range(k)))
-            else:  # the params schema lists the names; this is a bug guard
-                raise AdvlabError(f"unknown membership attack {name!r}")
-        except AdvlabError as err:
-            msg = str(err)
-            raise AdvlabError(msg if msg.startswith("attack ") else f"attack {name}: {msg}") from None
+    with warnings.catch_warnings():
+        # ML-Leaks' MLP on 3 features often stops at max_iter; its scores are what the paper's attack gives
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        for name in a.attacks:
+            try:
+                if name == "loss":
+                    out[name] = (loss_attack(zt, y, query=0), AttackCost())
+                elif name == "ml_leaks":
+                    need(name, k, 1, "shadow model(s)", "split.shadow_models")
+                    out[name] = (ml_leaks_attack(shadows.logits[0], shadows.keep[0], zt, seed=seed,
+                                                 classifier=a.ml_leaks_classifier), _cost(shadows, [0]))
+                elif name == "watson":
+                    need(name, r, 1, "reference model(s)", "membership.references")
+                    out[name] = (watson_attack(zt, refs.logits, y, query=0), _cost(refs, range(r)))
+                elif name.startswith("lira_"):
+                    need(name, k, 2 if "fixed" in name else 4, "shadow models", "split.shadow_models")
+                    mode = "offline" if "offline" in name else "online"
+                    q = slice(0, 1) if name.endswith("1query") else slice(None)
+                    out[name] = (lira_attack(zt[:, q], shadows.logits[:, :, q], shadows.keep, y, mode=mode,
+                                             fix_variance="fixed" in name), _cost(shadows, range(k)))
+                elif name == "ldc_mia":
+                    need(name, k, 1, "shadow model(s)", "split.shadow_models")
+                    need(name, r, 1, "reference model(s)", "membership.references")
+                    out[name] = (ldc_mia_attack(shadows.logits[0], refs.logits[0], y, shadows.keep[0], zt,
+                                                refs.logits[0], y, threshold=a.ldc_threshold, epochs=a.ldc_epochs,
+                                                seed=seed),
+                                 _cost(shadows, [0]) + _cost(refs, [0]))
+                elif name == "rmia_offline":
+                    for n_ref in a.rmia_references:
+                        need(f"rmia_offline_r{n_ref}", r, n_ref, "reference model(s) (membership.attack.rmia_references)",
+                             "membership.references")
+                        out[f"rmia_offline_r{n_ref}"] = (
+                            rmia_attack(zt, y, refs.logits, t_pop.logits[0], t_pop.labels, r_pop.logits, mode="offline",
+                                        num_reference=n_ref, a=a.rmia_a, gamma=a.rmia_gamma, query=None),
+                            _cost(refs, range(n_ref)))
+                elif name == "rmia_online":
+                    need(name, k, 2, "shadow models", "split.shadow_models")
+                    out[name] = (rmia_attack(zt, y, shadows.logits, t_pop.logits[0], t_pop.labels, s_pop.logits,
+                                             mode="online", reference_keep=shadows.keep, gamma=a.rmia_gamma, query=None),
+                                 _cost(shadows, range(k)))
+                else:  # the params schema lists the names; this is a bug guard
+                    raise AdvlabError(f"unknown membership attack {name!r}")
+            except AdvlabError as err:
+                msg = str(err)
+                raise AdvlabError(msg if msg.startswith("attack ") else f"attack {name}: {msg}") from None
     return out
 
 
-@stage
-def main(variant: str) -> None:
-    p = load_params()
-    m = settings(p)
-    if variant not in m.targets:
-        raise AdvlabError(f"mia_attack: no variant {variant!r} under membership.targets (have {', '.join(m.targets)})")
-    for f in m.attack.fprs:
-        check(0.0 < f < 1.0, f"membership.attack.fprs: every FPR must lie strictly between 0 and 1; got {f}")
-    _, plan = load_prepared()
-    data = mia_data(plan, m)
+def attack_variant(variant: str, m, plan, data, shared) -> tuple[dict, pd.DataFrame]:
     target, t_pop = load_signals(f"target_{variant}", plan.hash, data.pool_hash)
-    shadows, s_pop = load_signals("shadows", plan.hash, data.pool_hash)
-    refs, r_pop = load_signals("references", plan.hash, data.pool_hash)
     members = target.keep[0]
+    shadows, refs, s_pop, r_pop = shared
     results = run_attacks(target, shadows, refs, t_pop, s_pop, r_pop, m.attack, seed=m.seed)
     fpr_class = max(m.attack.fprs)
     records, curves, scores = {}, [], {}
@@ -139,7 +139,7 @@ def main(variant: str) -> None:
         rec["per_class_fpr"] = fpr_class
         records[name] = rec
         f, t, _ = roc(s, members)
-        curves.append(pd.DataFrame({"attack": name, "fpr": f, "tpr": t}))
+        curves.append(pd.DataFrame({"variant": variant, "attack": name, "fpr": f, "tpr": t}))
         scores[name] = s.astype(np.float64)
     tmeta = target.meta["models"][0]
     info = {"variant": variant, "role": m.targets[variant].role, "plan_hash": plan.hash,
@@ -149,17 +149,39 @@ def main(variant: str) -> None:
             "queries": target.meta.get("queries"), "attacks": records}
     out = RESULTS / "attack"
     write_json(out / f"{variant}.json", info)
-    write_csv(out / f"{variant}_roc.csv", pd.concat(curves, ignore_index=True))
     write_npz(out / f"{variant}_scores.npz", members=members, labels=target.labels,
               pool_index=np.asarray(target.meta["pool_index"]), **{f"score_{k}": v for k, v in scores.items()})
-    n_non = int((~members).sum())
-    print(f"mia_attack {variant}: target test acc {tmeta.get('test_accuracy', float('nan')):.3f}, "
-          f"{int(members.sum())} members / {n_non} non-members")
+    print(f"{variant}: target test acc {tmeta.get('test_accuracy', float('nan')):.3f}, "
+          f"{int(members.sum())} members / {int((~members).sum())} non-members")
     for name, rec in records.items():
         tp = rec["tpr_at_fpr"]
         print(f"  {name:22s} AUC {rec['auc']:.3f}  TPR@0.1% {tp.get('0.001', float('nan')):.3f}  "
               f"TPR@1% {tp.get('0.01', float('nan')):.3f}  cost {rec['cost']['models_trained']} models "
               f"{rec['cost']['training_seconds']:.0f} s")
+    return info, pd.concat(curves, ignore_index=True)
+
+
+@stage
+def main() -> None:
+    p = load_params()
+    m = settings(p)
+    for f in m.attack.fprs:
+        check(0.0 < f < 1.0, f"membership.attack.fprs: every FPR must lie strictly between 0 and 1; got {f}")
+    _, plan = load_prepared()
+    data = mia_data(plan, m)
+    shadows, s_pop = load_signals("shadows", plan.hash, data.pool_hash)
+    refs, r_pop = load_signals("references", plan.hash, data.pool_hash)
+    shutil.rmtree(RESULTS / "attack", ignore_errors=True)
+    summary, curves = {}, []
+    for variant in m.targets:
+        info, roc_df = attack_variant(variant, m, plan, data, (shadows, refs, s_pop, r_pop))
+        curves.append(roc_df)
+        summary[variant] = {"role": info["role"], "test_accuracy": info["target"].get("test_accuracy"),
+                            **({"epsilon": info["target"]["privacy"]["epsilon"]} if "privacy" in info["target"] else {}),
+                            "attacks": {a: {"auc": r["auc"], **{f"tpr@{k}": v for k, v in r["tpr_at_fpr"].items()},
+                                            "n_nonmembers": r["n_nonmembers"]} for a, r in info["attacks"].items()}}
+    write_csv(RESULTS / "roc.csv", pd.concat(curves, ignore_index=True))
+    write_json(RESULTS / "metrics.json", summary)
 
 
 if __name__ == "__main__":

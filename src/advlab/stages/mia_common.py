@@ -30,7 +30,7 @@ import torch
 
 from advlab.data.prepared import channel_stats, to_tensors
 from advlab.errors import AdvlabError
-from advlab.io import sha256_of
+from advlab.io import read_json, sha256_of
 from advlab.models.checkpoint import save_model
 from advlab.models.zoo import build_model
 from advlab.params import DPParams, EarlyStoppingParams, MembershipParams, Params, TrainParams
@@ -147,6 +147,10 @@ def train_model(ds, plan, idx: np.ndarray, rc: Recipe, *, seed: int, device, fol
     dp = rc.dp.model_dump() if rc.dp else None
     es = rc.early_stopping.model_dump() if rc.early_stopping else None
     key = fingerprint(spec, rc.train.model_dump(), dp, es, seed, plan.hash, sha256_of(idx))
+    if (folder / "model.json").is_file():  # a persisted output already trained with exactly these settings
+        side = read_json(folder / "model.json")
+        if side.get("train_key") == key and (folder / "model.safetensors").is_file():
+            return {**side["metrics"], "reused": True}
     extra: dict = {}
     t0 = time.perf_counter()
     if rc.dp is not None:
@@ -181,16 +185,16 @@ def train_model(ds, plan, idx: np.ndarray, rc: Recipe, *, seed: int, device, fol
         result = fit(model, x, y, rc.train, objective, seed=seed, device=device, resume_dir=resume_dir,
                      resume_key=key, desc=desc)
     train_m = quick_eval(model, x, y, device=device)
-    metrics = {"role": role, "arch": rc.arch, "examples": int(len(idx)), "epochs": rc.train.epochs,
+    params = {"arch": rc.arch, "options": rc.options, "train": rc.train.model_dump(), "dp": dp, "early_stopping": es}
+    metrics = {"role": role, "recipe": params, "arch": rc.arch, "examples": int(len(idx)), "epochs": rc.train.epochs,
                "epochs_run": len(result.history), "train_seconds": result.seconds,
                "samples_per_s": result.samples_per_s, "stage_seconds": time.perf_counter() - t0,
                "train_accuracy": train_m["accuracy"], "train_nll": train_m["nll"], **extra}
     if eval_idx is not None:
         test = quick_eval(model, *to_tensors(ds, eval_idx), device=device)
         metrics.update(test_accuracy=test["accuracy"], test_nll=test["nll"], test_examples=int(len(eval_idx)))
-    params = {"arch": rc.arch, "options": rc.options, "train": rc.train.model_dump(), "dp": dp, "early_stopping": es}
     save_model(folder, model, spec, {"params": params, "metrics": metrics, "plan_hash": plan.hash,
-                                     "train_index_hash": sha256_of(idx)})
+                                     "train_index_hash": sha256_of(idx), "train_key": key})
     if not keep_resume:
         clear_resume(resume_dir)
     return metrics

@@ -1,10 +1,11 @@
-"""Stages ``mia_signals`` (shadows and references) and ``mia_target_signals@<variant>``:
-query every saved model of the family once and save its logits (Carlini et al. 2022,
-``inference.py``; ML Privacy Meter), so every attack re-runs in seconds from files.
+"""Stage ``mia_signals``: query every saved model of the membership family once and save
+its logits (Carlini et al. 2022, ``inference.py``; ML Privacy Meter), so every attack
+re-runs in seconds from files.
 
 Per group, ``results/membership/signals/<group>/pool.{npz,json}`` holds the logits
 ``(M, P, Q, K)`` on the MIA pool under each of ``membership.queries`` with the keep
-matrix (shadows: the plan's; references: all False; a target: its members), and
+matrix (shadows: the plan's; references: all False; a target: its members), with
+``<group>`` = ``shadows``, ``references`` or ``target_<variant>``, and
 ``population.{npz,json}`` the same on RMIA's population points (all non-members).
 The sidecar meta carries the pool hash and each model's training cost, read from the
 model sidecars.
@@ -12,6 +13,7 @@ model sidecars.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -38,7 +40,7 @@ def save_group(group: str, folders: list[Path], keep: np.ndarray, p, ds, plan, d
         pool_logits.append(compute_logits(model, x_pool, m.queries, device=device))
         pop_logits.append(compute_logits(model, x_pop, m.queries, device=device))
         cost.append({"model": str(folder), **{k: side["metrics"].get(k) for k in
-                     ("train_seconds", "epochs_run", "test_accuracy", "train_accuracy", "examples")},
+                     ("train_seconds", "epochs_run", "test_accuracy", "train_accuracy", "examples", "recipe")},
                      **({"privacy": side["metrics"]["privacy"]} if "privacy" in side["metrics"] else {}),
                      **({"early_stopping": side["metrics"]["early_stopping"]}
                         if "early_stopping" in side["metrics"] else {})})
@@ -60,23 +62,18 @@ def _folders(kind: str, count: int) -> list[Path]:
 
 
 @stage
-def main(kind: str = "shared", variant: str | None = None) -> None:
+def main() -> None:
     p = load_params()
     m = settings(p)
     device = resolve_device(p.device)
     ds, plan = load_prepared()
     data = mia_data(plan, m)
-    if kind == "shared":
-        save_group("shadows", _folders("shadows", len(data.shadow_keep)), data.shadow_keep, p, ds, plan, data, device)
-        save_group("references", _folders("references", m.references),
-                   np.zeros((m.references, len(data.pool)), bool), p, ds, plan, data, device)
-    elif kind == "target":
-        if variant not in m.targets:
-            raise AdvlabError(f"mia_signals target: no variant {variant!r} under membership.targets "
-                              f"(have {', '.join(m.targets)})")
+    shutil.rmtree(SIGNALS, ignore_errors=True)
+    save_group("shadows", _folders("shadows", len(data.shadow_keep)), data.shadow_keep, p, ds, plan, data, device)
+    save_group("references", _folders("references", m.references),
+               np.zeros((m.references, len(data.pool)), bool), p, ds, plan, data, device)
+    for variant in m.targets:
         save_group(f"target_{variant}", [MODELS / "targets" / variant], data.members[None], p, ds, plan, data, device)
-    else:
-        raise AdvlabError(f"mia_signals: unknown kind {kind!r}; use shared or target NAME")
 
 
 if __name__ == "__main__":

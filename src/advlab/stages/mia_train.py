@@ -1,4 +1,4 @@
-"""Stages ``mia_shadows``, ``mia_references`` and ``mia_target@<variant>``: train the
+"""Stages ``mia_shadows``, ``mia_references`` and ``mia_targets``: train the
 membership family's models (SPEC §5) with the shared loop.
 
 * ``shadows``: the K shadow models (K = the split plan's ``shadow_keep`` rows), one
@@ -7,8 +7,11 @@ membership family's models (SPEC §5) with the shared loop.
   ``checkpoints/membership/shadows/NNN`` until all K are saved, so a killed run
   resumes inside the model it was training and retrains none of the finished ones.
 * ``references``: ``membership.references`` models on disjoint auxiliary draws.
-* ``target NAME``: one target variant (baseline, defense or overfitting level) on
-  the MIA pool's members.
+* ``targets``: every variant of ``membership.targets`` (baseline, defenses,
+  overfitting levels) on the MIA pool's members. The stage's output persists, and a
+  variant whose sidecar records exactly its current settings is reused, so editing one
+  variant retrains only that one (one stage for all variants keeps the tiny profile's
+  process start-up cost low; a per-variant ``foreach`` would pay it eight times).
 
 All use ``models.<membership.target_model>`` overridden by ``membership.recipe`` (and
 the variant's own overrides); costs (training seconds) go into each model's sidecar.
@@ -16,6 +19,7 @@ the variant's own overrides); costs (training seconds) go into each model's side
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 
@@ -45,8 +49,32 @@ def _group(kind: str, jobs, p, ds, plan, rc, device) -> dict:
     return out
 
 
+def _targets(p, m, ds, plan, data, device) -> None:
+    """Every target variant in turn; the folder persists between runs (``persist: true``), so a
+    variant whose saved sidecar records exactly its current settings is reused, not retrained."""
+    root = MODELS / "targets"
+    for old in root.glob("*") if root.is_dir() else []:
+        if old.name not in m.targets:
+            shutil.rmtree(old)
+    t0 = time.perf_counter()
+    out = {}
+    for variant, tp in m.targets.items():
+        rc = recipe(p, variant)
+        metrics = train_model(ds, plan, data.pool[data.members], rc, seed=p.seed, device=device,
+                              folder=root / variant, resume_dir=CHECKPOINTS / "targets" / variant,
+                              desc=f"mia target {variant}", role=tp.role, eval_idx=plan["attack_eval"])
+        out[variant] = metrics
+        eps = f", ε = {metrics['privacy']['epsilon']:.2f}" if "privacy" in metrics else ""
+        print(f"mia target {variant}: train acc {metrics['train_accuracy']:.3f}, test acc "
+              f"{metrics['test_accuracy']:.3f}{eps}, {metrics['train_seconds']:.1f} s"
+              f"{' (reused)' if metrics.get('reused') else ''}")
+    write_json(RESULTS / "train" / "targets.json", {
+        "models": len(out), "train_seconds": sum(v["train_seconds"] for v in out.values()),
+        "stage_seconds": time.perf_counter() - t0, "per_model": out, "plan_hash": plan.hash})
+
+
 @stage
-def main(kind: str, variant: str | None = None) -> None:
+def main(kind: str) -> None:
     p = load_params()
     m = settings(p)
     device = resolve_device(p.device)
@@ -59,20 +87,10 @@ def main(kind: str, variant: str | None = None) -> None:
         sets = reference_sets(plan, m, len(data.pool))
         jobs = [(f"{r:03d}", idx, p.seed + 1001 + r) for r, idx in enumerate(sets)]
         _group("references", jobs, p, ds, plan, recipe(p), device)
-    elif kind == "target":
-        if variant is None:
-            raise AdvlabError("mia_train target: name the target variant (a key of membership.targets)")
-        rc = recipe(p, variant)
-        metrics = train_model(ds, plan, data.pool[data.members], rc, seed=p.seed, device=device,
-                              folder=MODELS / "targets" / variant, resume_dir=CHECKPOINTS / "targets" / variant,
-                              desc=f"mia target {variant}", role=m.targets[variant].role, eval_idx=plan["attack_eval"])
-        metrics["variant"] = variant
-        write_json(RESULTS / "train" / f"target_{variant}.json", metrics)
-        eps = f", ε = {metrics['privacy']['epsilon']:.2f}" if "privacy" in metrics else ""
-        print(f"mia target {variant}: train acc {metrics['train_accuracy']:.3f}, test acc "
-              f"{metrics['test_accuracy']:.3f}{eps}, {metrics['train_seconds']:.1f} s")
+    elif kind == "targets":
+        _targets(p, m, ds, plan, data, device)
     else:
-        raise AdvlabError(f"mia_train: unknown kind {kind!r}; use shadows, references or target NAME")
+        raise AdvlabError(f"mia_train: unknown kind {kind!r}; use shadows, references or targets")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,10 @@ def main(name: str) -> None:
     device = resolve_device(p.device)
     ds, plan = load_prepared()
     members = plan["members"][: mp.train.max_members]
+    if mp.train.imbalance_ratio is not None:  # class-imbalance study (SPEC §3): a long-tailed subsample
+        from advlab.data.longtail import long_tailed
+
+        members = long_tailed(members, ds.labels[members], mp.train.imbalance_ratio, ds.num_classes, seed=p.seed)
     x, y = to_tensors(ds, members)
     mean, std = channel_stats(x)
     spec = {"arch": mp.arch, "input_shape": list(ds.input_shape), "num_classes": ds.num_classes,

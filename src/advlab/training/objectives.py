@@ -50,3 +50,6 @@ def make_objective(name: str, **kwargs) -> Objective:
 
 
 # Objectives defined in other modules register themselves on import; list them here.
+from advlab.training import robust as _robust  # noqa: E402,F401  (pgd_at, trades, gaussian_noise)
+from advlab.training import selective as _selective  # noqa: E402,F401  (selectivenet)
+from advlab.training import caat as _caat  # noqa: E402,F401  (caat)
