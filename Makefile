@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 UV := python3 -m uv
 
-.PHONY: study test uv env data profile-full profile-default
+.PHONY: study test test-all uv env data profile-full profile-default
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -18,8 +18,11 @@ data: env
 study: data  ## run the whole study (dvc repro) on the profile in params.yaml
 	$(UV) run --frozen dvc repro
 
-test: env  ## run the test suite (tiny data; about 5 minutes on 2 cores)
+test: env  ## run the test suite (tiny data; under 10 minutes on 2 cores)
 	$(UV) run --frozen pytest -q
+
+test-all: env  ## also the whole study on the tiny profile (slow: every family's stages)
+	$(UV) run --frozen pytest -q -m ""
 
 profile-full: env
 	$(UV) run --frozen advlab profile full

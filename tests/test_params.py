@@ -109,3 +109,10 @@ def test_stage_prints_one_line_for_user_errors(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "split.target_pool" in err and "Traceback" not in err
     assert not (tmp_path / "data").exists()  # no half-written output
+
+
+def test_overlay_merges_and_null_removes_mappings_only():
+    base = {"models": {"a": {"x": 1, "y": [1, 2]}, "b": {"x": 2}}, "split": {"test": 5}}
+    out = profiles.deep_merge(base, {"models": {"a": {"y": [3]}, "b": None}, "split": {"test": None}})
+    assert out == {"models": {"a": {"x": 1, "y": [3]}}, "split": {"test": None}}
+    assert base["models"]["b"] == {"x": 2}  # the base is not modified

@@ -2,7 +2,7 @@
 
 ``advlab profile NAME`` writes ``params.yaml`` = default deep-merged with
 ``profiles/NAME.yaml`` (after validating the result), so a profile lists only what
-it changes; a model set to ``null`` is removed. ``advlab profile default`` switches back.
+it changes; an entry of a mapping set to ``null`` (a model, say) is removed. ``advlab profile default`` switches back.
 """
 
 from __future__ import annotations
@@ -20,10 +20,17 @@ PROFILES = Path("profiles")
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
-    """Mappings merge key by key; any other value (lists included) replaces."""
+    """Mappings merge key by key; any other value (lists included) replaces.
+
+    ``null`` over a mapping removes that entry (a model, a target variant, a
+    defense), so a smaller profile can drop what it does not need; ``null`` over
+    a plain value sets it to null.
+    """
     out = copy.deepcopy(base)
     for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if value is None and isinstance(out.get(key), dict):
+            del out[key]
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -42,8 +49,6 @@ def resolve(name: str, folder: Path = PROFILES) -> dict:
     raw = read_yaml(folder / "default.yaml")
     if name != "default":
         raw = deep_merge(raw, read_yaml(path) or {})
-        # A profile removes a model of the default by setting it to null.
-        raw["models"] = {k: v for k, v in (raw.get("models") or {}).items() if v is not None}
     return raw
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import beta, binom, norm
 from torch import nn
 
 from advlab.defenses._batching import model_device
@@ -68,6 +67,8 @@ def clopper_pearson_lower(successes: np.ndarray, n: int, alpha: float) -> np.nda
     """
     k = np.asarray(successes, dtype=np.float64)
     with np.errstate(invalid="ignore"):
+        from scipy.stats import beta  # scipy.stats is slow to import; only certify needs it
+
         lb = beta.ppf(alpha, k, n - k + 1)
     return np.where(k > 0, lb, 0.0)
 
@@ -92,6 +93,8 @@ def predict(
     n_a = top2.values[:, 0].numpy()
     n_b = top2.values[:, 1].numpy() if counts.shape[1] > 1 else np.zeros_like(n_a)
     # binom(n_A + n_B, ½) is symmetric, so the two-sided p-value is 2·P(X ≤ min(n_A, n_B)).
+    from scipy.stats import binom
+
     p_value = np.minimum(1.0, 2 * binom.cdf(np.minimum(n_a, n_b), n_a + n_b, 0.5))
     pred = top2.indices[:, 0].clone()
     pred[torch.from_numpy(p_value > alpha)] = ABSTAIN
@@ -121,6 +124,8 @@ def certify(
     n_a = counts.gather(1, c_a[:, None]).squeeze(1).numpy()
     p_a = clopper_pearson_lower(n_a, n, alpha)
     certified = p_a > 0.5
+    from scipy.stats import norm
+
     radius = np.where(certified, sigma * norm.ppf(np.where(certified, p_a, 0.75)), 0.0)
     pred = torch.where(torch.from_numpy(certified), c_a, torch.full_like(c_a, ABSTAIN))
     return pred, torch.from_numpy(radius)

@@ -71,7 +71,23 @@ def run_one(model, x, y, kw: dict):
     name = kw.pop("name")
     t0, c0 = time.perf_counter(), time.process_time()
     r = run_attack(name, model, x, y, **kw)
-    return r, (time.perf_counter() - t0, time.process_time() - c0)
+    secs = (time.perf_counter() - t0, time.process_time() - c0)
+    r.done_clean = done_at_clean(r, kw)
+    return r, secs
+
+
+def done_at_clean(r, kw: dict) -> torch.Tensor:
+    """Which inputs already met the attack's goal before it started (e.g. confidence already
+    ≥ τ_o, or already misclassified), so their few queries say nothing about the attack's
+    cost. Rebuilt from the engine's objective with the attack's seed, so the random-confidence
+    targets are the ones the attack drew."""
+    from advlab.attacks.objectives import make_objective
+
+    obj = make_objective(kw["objective"], **{k: kw[k] for k in ("tau_u", "tau_o", "tolerance") if k in kw})
+    logp = r.probs_clean.clamp_min(1e-30).log()
+    gen = torch.Generator().manual_seed(kw["seed"])
+    state = obj.prepare(logp, r.y, None, gen)
+    return obj.done(logp, None, state).cpu()
 
 
 def attack_row(r, seconds, n_bins: int = cal.N_BINS) -> dict:
@@ -84,8 +100,12 @@ def attack_row(r, seconds, n_bins: int = cal.N_BINS) -> dict:
     q = r.queries.double()
     perturbed = r.linf > 0
     row = {f"{k}_clean": v for k, v in before.items()} | {f"{k}_adv": v for k, v in after.items()}
+    needed = r.success & ~getattr(r, "done_clean", torch.zeros_like(r.success))
+    q_needed = q[needed]
     row.update({
-        "n": len(r), "success_rate": s["success_rate"], "prediction_changed_rate": s["prediction_changed_rate"],
+        "n": len(r), "success_rate": s["success_rate"], "done_at_clean_rate": float((r.success & ~needed).double().mean()),
+        "queries_median_needed": float(q_needed.median()) if len(q_needed) else float("nan"),
+        "queries_mean_needed": float(q_needed.mean()) if len(q_needed) else float("nan"), "prediction_changed_rate": s["prediction_changed_rate"],
         "perturbed_rate": float(perturbed.double().mean()),
         "queries_mean": s["queries_mean_success"], "queries_median": s["queries_median_success"],
         "queries_median_all": float(q.median()), "queries_mean_all": float(q.mean()),

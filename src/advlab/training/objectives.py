@@ -36,11 +36,14 @@ def standard(label_smoothing: float = 0.0) -> Objective:
 
 
 def available() -> list[str]:
+    _load_providers()
     return sorted(_REGISTRY)
 
 
 def make_objective(name: str, **kwargs) -> Objective:
     """Build a registered objective; a bad option is an error naming it."""
+    if name not in _REGISTRY:
+        _load_providers()
     if name not in _REGISTRY:
         raise AdvlabError(f"unknown training objective {name!r}; known: {', '.join(available())}")
     try:
@@ -49,7 +52,18 @@ def make_objective(name: str, **kwargs) -> Objective:
         raise AdvlabError(f"training objective {name!r}: bad options {sorted(kwargs)} ({err})") from None
 
 
-# Objectives defined in other modules register themselves on import; list them here.
-from advlab.training import robust as _robust  # noqa: E402,F401  (pgd_at, trades, gaussian_noise)
-from advlab.training import selective as _selective  # noqa: E402,F401  (selectivenet)
-from advlab.training import caat as _caat  # noqa: E402,F401  (caat)
+# Objectives defined in other modules register themselves when imported. They are
+# imported on first use (not at import time): they pull in the attack engine and
+# scipy, which every stage would otherwise pay for at start-up.
+_PROVIDERS = (
+    "advlab.training.robust",  # pgd_at, trades, gaussian_noise
+    "advlab.training.selective",  # selectivenet
+    "advlab.training.caat",  # caat
+)
+
+
+def _load_providers() -> None:
+    import importlib
+
+    for module in _PROVIDERS:
+        importlib.import_module(module)
