@@ -60,3 +60,16 @@ def load_model(folder, device: str | torch.device = "cpu") -> tuple[Classifier, 
     except RuntimeError as err:
         raise AdvlabError(f"{folder / WEIGHTS}: weights do not fit the architecture in the sidecar ({err}); {hint}") from None
     return model.to(device).eval(), sidecar
+
+
+def load_trained(name: str, plan_hash: str, device: str | torch.device = "cpu", root: Path = Path("models")):
+    """The pipeline model ``models/<name>`` in eval mode, checked against the current split plan.
+
+    A model trained on another plan is an error: its members and non-members, and so
+    every privacy and calibration number computed on it, would be wrong.
+    """
+    model, sidecar = load_model(Path(root) / name, device)
+    if sidecar.get("plan_hash") != plan_hash:
+        raise AdvlabError(f"{Path(root) / name} was trained on split plan {sidecar.get('plan_hash')} but the current "
+                          f"plan is {plan_hash}; rerun `dvc repro train@{name}`")
+    return model, sidecar

@@ -32,7 +32,7 @@ from advlab.data.prepared import load_prepared, to_tensors
 from advlab.errors import AdvlabError
 from advlab.io import write_csv, write_json, write_npz
 from advlab.metrics import calibration as cal
-from advlab.models.checkpoint import load_model
+from advlab.models.checkpoint import load_trained
 from advlab.params import CalibrationParams
 from advlab.stages.common import load_params, resolve_device, stage
 
@@ -127,11 +127,7 @@ def eval_set(p, c: CalibrationParams):
 
 
 def _load(name: str, device, plan) -> torch.nn.Module:
-    model, sidecar = load_model(Path("models") / name, device)
-    if sidecar.get("plan_hash") != plan.hash:
-        raise AdvlabError(f"models/{name} was trained on split plan {sidecar.get('plan_hash')} but the current plan "
-                          f"is {plan.hash}; rerun `dvc repro train@{name}`")
-    return model
+    return load_trained(name, plan.hash, device)[0]
 
 
 def _settings(p) -> CalibrationParams:

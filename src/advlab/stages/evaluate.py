@@ -12,7 +12,7 @@ from advlab.data.prepared import load_prepared, to_tensors
 from advlab.errors import AdvlabError
 from advlab.io import write_csv, write_json, write_npz
 from advlab.metrics import calibration as cal
-from advlab.models.checkpoint import load_model
+from advlab.models.checkpoint import load_trained
 from advlab.stages.common import load_params, resolve_device, stage
 from advlab.training.loop import predict_proba
 
@@ -26,10 +26,7 @@ def main(name: str) -> None:
         raise AdvlabError(f"evaluate: no model {name!r} under 'models' in params.yaml")
     device = resolve_device(p.device)
     ds, plan = load_prepared()
-    model, sidecar = load_model(Path("models") / name, device)
-    if sidecar.get("plan_hash") != plan.hash:
-        raise AdvlabError(f"models/{name} was trained on split plan {sidecar.get('plan_hash')} but the current plan "
-                          f"is {plan.hash}; rerun `dvc repro train@{name}`")
+    model, _ = load_trained(name, plan.hash, device)
     x, y = to_tensors(ds, plan["test"])
     probs = predict_proba(model, x, p.evaluate.batch_size, device)
     conf, correct = cal.confidence_and_correct(probs, y)

@@ -12,7 +12,7 @@ from advlab.attacks import AttackResult, run_attack
 from advlab.data.prepared import load_prepared, to_tensors
 from advlab.defenses.transforms import BitDepthReduction, JPEGCompression, MedianFilter, RandomResizePad
 from advlab.errors import AdvlabError
-from advlab.models.checkpoint import load_model
+from advlab.models.checkpoint import load_trained
 
 RESULTS = Path("results/evasion")
 DEFENSE_KINDS = ("bit_depth", "median", "jpeg", "resize_pad")
@@ -29,11 +29,7 @@ def trained(name: str, plan, device) -> nn.Module:
     folder = Path("models") / name
     if not (folder / "model.json").is_file():
         raise AdvlabError(f"{folder} is missing: run `dvc repro train@{name}` first")
-    model, sidecar = load_model(folder, device)
-    if sidecar.get("plan_hash") != plan.hash:
-        raise AdvlabError(f"{folder} was trained on split plan {sidecar.get('plan_hash')} but the current plan is "
-                          f"{plan.hash}; rerun `dvc repro train@{name}`")
-    return model.eval()
+    return load_trained(name, plan.hash, device)[0]
 
 
 def eval_subset(n: int):

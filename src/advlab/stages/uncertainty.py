@@ -37,7 +37,7 @@ from advlab.data.prepared import load_prepared, to_tensors
 from advlab.errors import AdvlabError
 from advlab.io import read_json, write_csv, write_json, write_npz
 from advlab.metrics.selective import risk_coverage_curve, selective_summary
-from advlab.models.checkpoint import WEIGHTS, load_model
+from advlab.models.checkpoint import WEIGHTS, load_trained
 from advlab.models.estimators import SelectiveNet
 from advlab.models.uncertainty import build_estimator
 from advlab.stages.common import load_params, resolve_device, stage
@@ -55,11 +55,7 @@ def _file_hash(path: Path) -> str:
 
 
 def _load(name: str, device, plan) -> torch.nn.Module:
-    model, sidecar = load_model(Path("models") / name, device)
-    if sidecar.get("plan_hash") != plan.hash:
-        raise AdvlabError(f"models/{name} was trained on split plan {sidecar.get('plan_hash')} but the current plan "
-                          f"is {plan.hash}; rerun `dvc repro train@{name}`")
-    return model
+    return load_trained(name, plan.hash, device)[0]
 
 
 @torch.no_grad()
