@@ -73,3 +73,27 @@ def test_damaged_checkpoint_is_a_clear_error(tmp_path, damage):
     with pytest.raises(AdvlabError) as err:
         load_model(folder)
     assert "model.safetensors" in str(err.value) and "dvc repro" in str(err.value)
+
+
+@pytest.mark.parametrize("arch", ["small_cnn", "resnet"])
+def test_models_are_channels_last_with_the_nchw_outputs_and_gradients(tmp_path, arch):
+    """build_model and load_model give the channels-last layout (faster on CPU); outputs,
+    input gradients and a save/load round trip must not notice."""
+    shape = (3, 32, 32)
+    spec = {"arch": arch, "input_shape": list(shape), "num_classes": 5, "options": dict(SMALL[arch])}
+    torch.manual_seed(0)
+    built = build_model(arch, shape, 5, **SMALL[arch]).eval()
+    save_model(tmp_path / "m", built, spec)
+    model = built.to(memory_format=torch.contiguous_format)  # the NCHW reference
+    loaded, _ = load_model(tmp_path / "m")
+    convs = [m.weight for m in loaded.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert not any(w.is_contiguous() for w in convs if w.shape[1] > 1 and w.shape[2] > 1)  # 1x1 ones are both
+    x = torch.rand(6, *shape, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    torch.testing.assert_close(loaded(x2), model(x), rtol=1e-5, atol=1e-5)
+    g, = torch.autograd.grad(model(x).logsumexp(1).sum(), x)
+    g2, = torch.autograd.grad(loaded(x2).logsumexp(1).sum(), x2)
+    torch.testing.assert_close(g2.flatten(1), g.flatten(1), rtol=1e-4, atol=1e-6)
+    save_model(tmp_path / "again", loaded, spec)
+    torch.testing.assert_close(load_model(tmp_path / "again")[0](x2), loaded(x2))

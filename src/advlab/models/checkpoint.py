@@ -43,7 +43,9 @@ def save_model(folder, model: Classifier, spec: dict, extra: dict | None = None)
 
 
 def load_model(folder, device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
-    """Rebuild a model from its sidecar and load its weights; returns (model in eval mode, sidecar)."""
+    """Rebuild a model from its sidecar and load its weights; returns (model in eval mode, sidecar).
+
+    The model keeps the channels-last layout that ``build_model`` gives it."""
     folder = Path(folder)
     hint = f"rerun the stage that trains it (for example `dvc repro -f train@{folder.name}`)"
     try:
