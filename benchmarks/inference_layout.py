@@ -12,18 +12,13 @@ training step (train mode, parameter gradients) in both layouts.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 
 import torch
+from _spine import parser, setup
 
-from advlab import profiles
 from advlab.models.zoo import build_model
-from advlab.params import validate
-
-SHAPES = {"fashion_mnist": (1, 28, 28), "digits": (1, 8, 8), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}
-CLASSES = {"fashion_mnist": 10, "digits": 10, "cifar10": 10, "cifar100": 100}
 
 
 def rate(fn, n: int, seconds: float = 1.5) -> float:
@@ -59,16 +54,10 @@ def throughput(model, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, f
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="default")
+    ap = parser(__doc__)
     ap.add_argument("--batch", type=int, default=200)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--models", nargs="*", help="model names (default: the spine's target models)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    p = validate(profiles.resolve(args.profile))
-    shape, k = SHAPES[p.data.dataset], CLASSES[p.data.dataset]
-    names = args.models or [n for n in p.models if p.models[n].train.objective == "standard"][:3]
+    p, shape, k, names = setup(args)
     print(f"profile={args.profile} threads={args.threads} torch={torch.__version__} batch={args.batch} input={shape}")
     print(f"{'model':<10}{'forward/s NCHW':>16}{'CL':>8}{'x':>6}{'PGD step/s NCHW':>17}{'CL':>8}{'x':>6}"
           f"{'train/s NCHW':>14}{'CL':>8}{'x':>6}{'max |Δlogit|':>14}")

@@ -8,34 +8,23 @@ inputs of the profile's dataset shape, after warm-up steps; prints one row per m
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
+from _spine import parser, setup
 
-from advlab import profiles
 from advlab.data.augment import augment
 from advlab.models.zoo import build_model
-from advlab.params import validate
 from advlab.training.loop import make_optimizer
 from advlab.training.objectives import make_objective
 
-SHAPES = {"fashion_mnist": (1, 28, 28), "digits": (1, 8, 8), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}
-CLASSES = {"fashion_mnist": 10, "digits": 10, "cifar10": 10, "cifar100": 100}
-
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="default")
+    ap = parser(__doc__)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--models", nargs="*", help="model names (default: the spine's target models)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    p = validate(profiles.resolve(args.profile))
-    shape, k = SHAPES[p.data.dataset], CLASSES[p.data.dataset]
-    names = args.models or [n for n in p.models if p.models[n].train.objective == "standard"][:3]
+    p, shape, k, names = setup(args)
     device = "cuda" if torch.cuda.is_available() and p.device != "cpu" else "cpu"
     print(f"profile={args.profile} device={device} threads={args.threads} torch={torch.__version__} input={shape}")
     print(f"{'model':<14}{'arch':<11}{'params':>10}{'batch':>7}{'samples/s':>12}{'s/epoch(25k)':>14}")

@@ -217,7 +217,7 @@ class EvasionAttackParams(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "EvasionAttackParams":
-        from advlab.attacks.registry import _COMMON, ATTACKS
+        from advlab.attacks.registry import ATTACKS
 
         if self.attack not in ATTACKS or self.attack == "ace":
             raise ValueError(f"attack {self.attack!r} is unknown here; allowed: "

@@ -2,8 +2,9 @@
 
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from torch import nn
+
+from tests.tiny import digits_split, fit
 
 
 class Normalize(nn.Module):
@@ -32,42 +33,22 @@ def mlp(seed: int) -> nn.Module:
     return nn.Sequential(Normalize(), nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
-def train(model: nn.Module, x, y, epochs: int = 30, lr: float = 3e-3, seed: int = 0) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), 128):
-            j = perm[i:i + 128]
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x[j]), y[j]).backward()
-            opt.step()
-    return model.eval()
-
-
 @pytest.fixture(scope="session")
 def digits():
     torch.set_num_threads(1)
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0
-    y = torch.tensor(d.target, dtype=torch.long)
-    g = torch.Generator().manual_seed(0)
-    perm = torch.randperm(len(x), generator=g)
-    tr, te = perm[:1300], perm[1300:]
-    return x[tr], y[tr], x[te], y[te]
+    return digits_split(1300)
 
 
 @pytest.fixture(scope="session")
 def cnn(digits):
     xtr, ytr, _, _ = digits
-    return train(small_cnn(0), xtr, ytr, epochs=15)
+    return fit(small_cnn(0), xtr, ytr, epochs=15)
 
 
 @pytest.fixture(scope="session")
 def surrogate(digits):
     xtr, ytr, _, _ = digits
-    return train(mlp(1), xtr, ytr, epochs=30)
+    return fit(mlp(1), xtr, ytr, epochs=30)
 
 
 @pytest.fixture(scope="session")

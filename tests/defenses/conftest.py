@@ -4,6 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from tests.tiny import digits_split
+
 
 class TinyNet(nn.Module):
     """The zoo convention in miniature: [0,1] images in, normalised inside, embed/classify."""
@@ -27,14 +29,8 @@ class TinyNet(nn.Module):
 
 @pytest.fixture(scope="session")
 def digits():
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    y = torch.tensor(d.target)
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    x, y = x[perm], y[perm]
-    return {"x_train": x[:1200], "y_train": y[:1200], "x_test": x[1200:], "y_test": y[1200:]}
+    x_train, y_train, x_test, y_test = digits_split(1200)
+    return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
 
 @pytest.fixture(scope="session")

@@ -18,36 +18,19 @@ from advlab.models.zoo import build_model
 from advlab.params import validate
 from advlab.profiles import resolve
 from advlab.training.objectives import make_objective
+from tests.tiny import digits_split, fit
 
 SHAPE = (1, 8, 8)
 
 
 def _fit(model, x, y, objective="standard", epochs=25, seed=0, **options):
-    torch.manual_seed(seed)
-    loss_fn = make_objective(objective, **options)
-    opt = torch.optim.Adam(model.parameters(), lr=0.01)
-    g = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
-        for i in range(0, len(x), 128):
-            j = perm[i:i + 128]
-            opt.zero_grad()
-            loss_fn(model, x[j], y[j]).backward()
-            opt.step()
-    return model.eval()
+    return fit(model, x, y, loss=make_objective(objective, **options), epochs=epochs, lr=0.01, seed=seed)
 
 
 @pytest.fixture(scope="module")
 def data():
-    from sklearn.datasets import load_digits
-
     torch.set_num_threads(1)
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0
-    y = torch.tensor(d.target)
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    return x[perm[:1200]], y[perm[:1200]], x[perm[1200:1450]], y[perm[1200:1450]]
+    return digits_split(1200, 250)
 
 
 @pytest.fixture(scope="module")

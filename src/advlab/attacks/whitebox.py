@@ -45,7 +45,6 @@ def pgd(oracle: Oracle, objective: Objective, x: torch.Tensor, s: State, ball: B
     iterate and halves its own step (our choice: retrying the same step from the same
     point would be rejected forever).
     """
-    n = len(x)
     lp = objective.label_preserving
     alpha = 2.5 * ball.eps / steps if alpha is None else alpha
     x_best = x.clone()

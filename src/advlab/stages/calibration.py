@@ -34,7 +34,7 @@ from advlab.io import write_csv, write_json, write_npz
 from advlab.metrics import calibration as cal
 from advlab.models.checkpoint import load_trained
 from advlab.params import CalibrationParams
-from advlab.stages.common import load_params, resolve_device, stage
+from advlab.stages.common import family, load_params, require, resolve_device, stage
 
 RESULTS = Path("results/calibration")
 SEARCHES = {"square_linf": ("square", "linf"), "square_l2": ("square", "l2"),
@@ -131,9 +131,7 @@ def _load(name: str, device, plan) -> torch.nn.Module:
 
 
 def _settings(p) -> CalibrationParams:
-    if p.calibration is None:
-        raise AdvlabError("calibration: params.yaml has no 'calibration' section (see profiles/default.yaml)")
-    return p.calibration
+    return family(p, "calibration")
 
 
 def _reliability_rows(model_name: str, attack: str, probs, y, n_bins: int) -> pd.DataFrame:
@@ -151,8 +149,7 @@ def _confidence(probs: torch.Tensor) -> np.ndarray:
 
 def attack_stage(p, name: str) -> dict:
     c = _settings(p)
-    if name not in p.models:
-        raise AdvlabError(f"calibration: no model {name!r} under 'models' in params.yaml (have {', '.join(p.models)})")
+    require(name, c.models, "calibration.models")
     device = resolve_device(p.device)
     t_stage = time.perf_counter()
     ds, plan, idx, x, y = eval_set(p, c)
@@ -268,8 +265,7 @@ def defended(model, posthoc: str, x_val, y_val, batch_size: int):
 
 def target_stage(p, name: str) -> None:
     c = _settings(p)
-    if name not in c.targets:
-        raise AdvlabError(f"calibration: no target {name!r} under calibration.targets (have {', '.join(c.targets)})")
+    require(name, c.targets, "calibration.targets")
     t = c.targets[name]
     device = resolve_device(p.device)
     t_stage = time.perf_counter()

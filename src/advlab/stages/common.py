@@ -44,3 +44,19 @@ def stage(fn):
         return 0
 
     return wrapper
+
+
+def family(p: P.Params, name: str):
+    """``params.<name>`` (a family's section), or a clear error when params.yaml lacks it."""
+    section = getattr(p, name)
+    if section is None:
+        raise AdvlabError(f"params.yaml has no '{name}:' section; add one (see profiles/default.yaml)")
+    return section
+
+
+def require(name: str | None, names, key: str) -> str:
+    """A stage's item ``name`` must be one of ``names``, the entries of params key ``key``."""
+    if name is None or name not in names:
+        raise AdvlabError(f"{name!r} is not under {key} in params.yaml (have {', '.join(names)}); "
+                          f"add it there, or run one of those")
+    return name

@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 
 from advlab.data.prepared import load_prepared, to_tensors
-from advlab.errors import AdvlabError
 from advlab.io import write_csv, write_json, write_npz
 from advlab.metrics import calibration as cal
 from advlab.models.checkpoint import load_trained
-from advlab.stages.common import load_params, resolve_device, stage
+from advlab.stages.common import load_params, require, resolve_device, stage
 from advlab.training.loop import predict_proba
 
 RESULTS = Path("results/models/evaluate")
@@ -22,8 +21,7 @@ RESULTS = Path("results/models/evaluate")
 @stage
 def main(name: str) -> None:
     p = load_params()
-    if name not in p.models:
-        raise AdvlabError(f"evaluate: no model {name!r} under 'models' in params.yaml")
+    require(name, p.models, "models")
     device = resolve_device(p.device)
     ds, plan = load_prepared()
     model, _ = load_trained(name, plan.hash, device)

@@ -14,9 +14,8 @@ import time
 
 import pandas as pd
 
-from advlab.errors import AdvlabError
 from advlab.io import write_csv, write_json, write_npz
-from advlab.stages.common import load_params, resolve_device, stage
+from advlab.stages.common import load_params, require, resolve_device, stage
 from advlab.training.loop import predict_proba
 from advlab.stages.evasion_common import RESULTS, attack_batched, eval_subset, section, trained
 
@@ -63,8 +62,7 @@ def eps_sweep(model, ev, x, y, device, seed: int) -> pd.DataFrame:
 def main(name: str) -> None:
     p = load_params()
     ev = section(p)
-    if name not in ev.models:
-        raise AdvlabError(f"evasion: model {name!r} is not in evasion.models (have {', '.join(ev.models)})")
+    require(name, ev.models, "evasion.models")
     device = resolve_device(p.device)
     t0 = time.perf_counter()
     _, plan, x, y = eval_subset(ev.n_eval)

@@ -13,15 +13,14 @@ from advlab.data.prepared import load_prepared, to_tensors
 from advlab.defenses.transforms import BitDepthReduction, JPEGCompression, MedianFilter, RandomResizePad
 from advlab.errors import AdvlabError
 from advlab.models.checkpoint import load_trained
+from advlab.stages.common import family
 
 RESULTS = Path("results/evasion")
 DEFENSE_KINDS = ("bit_depth", "median", "jpeg", "resize_pad")
 
 
 def section(p):
-    if p.evasion is None:
-        raise AdvlabError("params.yaml has no 'evasion' section (see profiles/default.yaml)")
-    return p.evasion
+    return family(p, "evasion")
 
 
 def trained(name: str, plan, device) -> nn.Module:

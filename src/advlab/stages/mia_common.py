@@ -20,7 +20,6 @@ signals under ``results/membership/signals/{shadows,references,target_NAME}/``
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,8 @@ from advlab.io import read_json, sha256_of
 from advlab.models.checkpoint import save_model
 from advlab.models.zoo import build_model
 from advlab.params import DPParams, EarlyStoppingParams, MembershipParams, Params, TrainParams
+from advlab.stages.common import family, require
+from advlab.training.early_stopping import EarlyStopping, StopTraining
 from advlab.training.loop import FitResult, clear_resume, fingerprint, fit, quick_eval
 from advlab.training.objectives import make_objective
 
@@ -44,9 +45,7 @@ CHECKPOINTS = Path("checkpoints/membership")
 
 
 def settings(p: Params) -> MembershipParams:
-    if p.membership is None:
-        raise AdvlabError("params.yaml has no 'membership:' section; add one (see profiles/default.yaml)")
-    return p.membership
+    return family(p, "membership")
 
 
 @dataclass
@@ -64,9 +63,7 @@ def recipe(p: Params, variant: str | None = None) -> Recipe:
     base = p.models[m.target_model]
     over = None
     if variant is not None:
-        if variant not in m.targets:
-            raise AdvlabError(f"membership: no target variant {variant!r} under membership.targets "
-                              f"(have {', '.join(m.targets)})")
+        require(variant, m.targets, "membership.targets")
         over = m.targets[variant]
     options = {**base.options, **m.recipe.options, **(over.options if over else {})}
     train = TrainParams.model_validate({**base.train.model_dump(), **m.recipe.train, **(over.train if over else {})})
@@ -123,10 +120,6 @@ def reference_sets(plan, m: MembershipParams, pool_size: int) -> list[np.ndarray
             for r in range(m.references)]
 
 
-class _Stop(Exception):
-    pass
-
-
 def train_model(ds, plan, idx: np.ndarray, rc: Recipe, *, seed: int, device, folder: Path, resume_dir: Path,
                 desc: str, role: str, eval_idx: np.ndarray | None = None, keep_resume: bool = False) -> dict:
     """Train one model of the family on the examples ``idx``, save it, return its metrics.
@@ -161,26 +154,17 @@ def train_model(ds, plan, idx: np.ndarray, rc: Recipe, *, seed: int, device, fol
                                     resume_dir=resume_dir, resume_key=key, desc=desc)
         extra["privacy"] = spent.to_dict()
     elif rc.early_stopping is not None:
-        val = to_tensors(ds, plan["validation"])
-        best = {"nll": float("inf"), "epoch": 0, "state": None}
-        rows: list[dict] = []
-
-        def watch(epoch: int, row: dict) -> None:
-            rows.append(row)
-            if row["val_nll"] < best["nll"]:
-                best.update(nll=row["val_nll"], epoch=epoch, state=copy.deepcopy(model.state_dict()))
-            elif epoch - best["epoch"] >= rc.early_stopping.patience:
-                raise _Stop
-
+        stopper = EarlyStopping(model, rc.early_stopping.patience, resume_dir, key)
         try:
-            result = fit(model, x, y, rc.train, objective, seed=seed, device=device, val=val, resume_dir=resume_dir,
-                         resume_key=key, on_epoch_end=watch, desc=desc)
-        except _Stop:
+            result = fit(model, x, y, rc.train, objective, seed=seed, device=device,
+                         val=to_tensors(ds, plan["validation"]), resume_dir=resume_dir, resume_key=key,
+                         on_epoch_end=stopper, desc=desc)
+        except StopTraining:
+            rows = stopper.rows
             result = FitResult(rows, sum(r["seconds"] for r in rows), len(x) * len(rows))
-        if best["state"] is not None:
-            model.load_state_dict(best["state"])
+        stopper.restore()
         model.eval()
-        extra["early_stopping"] = {"best_epoch": best["epoch"], "epochs_run": len(rows), "best_val_nll": best["nll"]}
+        extra["early_stopping"] = stopper.summary()
     else:
         result = fit(model, x, y, rc.train, objective, seed=seed, device=device, resume_dir=resume_dir,
                      resume_key=key, desc=desc)

@@ -10,11 +10,10 @@ import pandas as pd
 import torch
 
 from advlab.data.prepared import channel_stats, load_prepared, to_tensors
-from advlab.errors import AdvlabError
 from advlab.io import write_csv, write_json
 from advlab.models.checkpoint import save_model
 from advlab.models.zoo import build_model
-from advlab.stages.common import load_params, resolve_device, stage
+from advlab.stages.common import load_params, require, resolve_device, stage
 from advlab.training.loop import clear_resume, fingerprint, fit, quick_eval
 from advlab.training.objectives import make_objective
 
@@ -24,8 +23,7 @@ MODELS, RESULTS, CHECKPOINTS = Path("models"), Path("results/models/train"), Pat
 @stage
 def main(name: str) -> None:
     p = load_params()
-    if name not in p.models:
-        raise AdvlabError(f"train: no model {name!r} under 'models' in params.yaml (have {', '.join(p.models)})")
+    require(name, p.models, "models")
     mp = p.models[name]
     device = resolve_device(p.device)
     ds, plan = load_prepared()

@@ -40,7 +40,7 @@ from advlab.metrics.selective import risk_coverage_curve, selective_summary
 from advlab.models.checkpoint import WEIGHTS, load_trained
 from advlab.models.estimators import SelectiveNet
 from advlab.models.uncertainty import build_estimator
-from advlab.stages.common import load_params, resolve_device, stage
+from advlab.stages.common import family, load_params, require, resolve_device, stage
 
 RESULTS = Path("results/uncertainty")
 MODES = ("white", "black", "iterative")
@@ -112,8 +112,7 @@ def member(name: str) -> None:
     """Stage ``ace_member@<name>``: one ensemble member's softmax metrics and checkpoint hash."""
     p = load_params()
     u = _section(p)
-    if name not in u.ensemble:
-        raise AdvlabError(f"ace_member: {name!r} is not in uncertainty.ensemble ({', '.join(u.ensemble)})")
+    require(name, u.ensemble, "uncertainty.ensemble")
     device = resolve_device(p.device)
     ds, plan = load_prepared()
     idx, x, y = _eval_set(p, ds, plan)
@@ -127,9 +126,7 @@ def member(name: str) -> None:
 
 
 def _section(p):
-    if p.uncertainty is None:
-        raise AdvlabError("params.yaml has no 'uncertainty' section (see profiles/default.yaml)")
-    return p.uncertainty
+    return family(p, "uncertainty")
 
 
 def run_case(kind: str, names: list[str]) -> dict:
@@ -270,8 +267,7 @@ def main(kind: str, name: str | None = None) -> None:
     if kind not in lists:
         raise AdvlabError(f"uncertainty: estimator {kind!r} is unknown; choose softmax, mc_dropout, "
                           f"selectivenet, ensemble or member")
-    if name is None or name not in lists[kind]:
-        raise AdvlabError(f"uncertainty: model {name!r} is not in uncertainty.{kind} ({', '.join(lists[kind])})")
+    require(name, lists[kind], f"uncertainty.{kind}")
     run_case(kind, [name])
 
 

@@ -206,9 +206,9 @@ def fit(
         result.history.append(row)
         result.seconds += train_seconds
         result.samples_seen += seen
-        resume.save(epoch + 1, model, opt, result)
-        if on_epoch_end is not None:
+        if on_epoch_end is not None:  # before the checkpoint: a kill in between reruns this epoch, not skips it
             on_epoch_end(epoch + 1, row)
+        resume.save(epoch + 1, model, opt, result)
     bar.close()
     model.eval()
     return result
