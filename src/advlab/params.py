@@ -410,20 +410,13 @@ class UncertaintyRun(Strict):
     coverages: list[float] = [0.5, 0.8, 0.9, 1.0]
     gallery: NonNegInt = Field(8, description="right and wrong examples saved for the report's gallery")
 
-    @field_validator("eps")
+    @field_validator("eps", "coverages")
     @classmethod
-    def _eps(cls, v: list[float]) -> list[float]:
+    def _unit_interval(cls, v: list[float], info) -> list[float]:
         bad = [e for e in v if not 0.0 < e <= 1.0]
         if bad or not v:
-            raise ValueError(f"every ε must be in (0, 1] (and list at least one); bad: {bad}")
-        return v
-
-    @field_validator("coverages")
-    @classmethod
-    def _coverages(cls, v: list[float]) -> list[float]:
-        bad = [c for c in v if not 0.0 < c <= 1.0]
-        if bad or not v:
-            raise ValueError(f"every coverage must be in (0, 1] (and list at least one); bad: {bad}")
+            what = "ε" if info.field_name == "eps" else "coverage"
+            raise ValueError(f"every {what} must be in (0, 1] (and list at least one); bad: {bad}")
         return v
 
 

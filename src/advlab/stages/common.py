@@ -54,9 +54,8 @@ def family(p: P.Params, name: str):
     return section
 
 
-def require(name: str | None, names, key: str) -> str:
+def require(name: str | None, names, key: str) -> None:
     """A stage's item ``name`` must be one of ``names``, the entries of params key ``key``."""
     if name is None or name not in names:
         raise AdvlabError(f"{name!r} is not under {key} in params.yaml (have {', '.join(names)}); "
                           f"add it there, or run one of those")
-    return name
