@@ -172,7 +172,7 @@ def test_default_params_are_valid():
     ({"ensemble": []}, r"uncertainty.ensemble.*M >= 1"),
     ({"mc_dropout": ["resnet"]}, r"uncertainty.mc_dropout: model 'resnet' has no dropout"),
     ({"selectivenet": ["cnn"]}, r"uncertainty.selectivenet: model 'cnn' has arch 'small_cnn'"),
-    ({"softmax": ["cnn", "nope"]}, r"uncertainty.softmax: model 'nope' is not under models"),
+    ({"softmax": ["cnn", "nope"]}, r"uncertainty.softmax.1: model 'nope' is not under models"),
     ({"proxy": "cnn"}, r"also uncertainty.proxy"),
     ({"run.eps": [0.0]}, r"uncertainty.run.eps"),
 ])

@@ -177,14 +177,32 @@ def _eval_mode(*models):
                 q.requires_grad_(f)
 
 
-def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **params) -> AttackResult:
-    """Run the attack ``name`` on ``model`` for the batch ``(x, y)``; returns an :class:`AttackResult`.
+def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int | None = None,
+               device=None, **params) -> AttackResult:
+    """Run the attack ``name`` on ``model`` for ``(x, y)``; returns one :class:`AttackResult`.
+
+    The one batching rule of the study: with ``batch_size`` the inputs are attacked in
+    chunks of that size, chunk ``b`` with seed ``seed + b``, moved to ``device`` (default:
+    where ``x`` is), and the results concatenated; every parameter is checked on the first
+    chunk before any long work. ``batch_size=None`` attacks all of ``x`` at once.
 
     Common parameters: ``eps`` (default 8/255), ``norm`` ("linf"/"l2"), ``objective``
     (see :data:`advlab.attacks.objectives.OBJECTIVES`; thresholds ``tau_u``, ``tau_o``,
     ``tolerance``), ``seed``, ``bpda`` (attack the model's ``bpda_forward``). The
     attack-specific parameters and defaults are in :data:`ATTACKS`.
     """
+    if batch_size is not None:
+        check(isinstance(batch_size, int) and batch_size >= 1, f"batch_size={batch_size!r}: must be an integer >= 1")
+    step = len(x) if batch_size is None else batch_size
+    seed = params.pop("seed", 0)
+    _int("seed", 0)(seed)
+    device = x.device if device is None else device
+    return AttackResult.concat([
+        _run_one(name, model, x[i:i + step].to(device), y[i:i + step].to(device), seed=seed + b, **params)
+        for b, i in enumerate(range(0, max(len(x), 1), max(step, 1)))])
+
+
+def _run_one(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **params) -> AttackResult:
     spec, p, extra = _validate(name, model, x, y, params)
     objective = extra["objective"]
     others = [p.get("surrogate"), p.get("proxy")]

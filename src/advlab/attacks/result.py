@@ -16,6 +16,9 @@ import torch
 from advlab.metrics import calibration
 
 
+_PER_SAMPLE = ("x_adv", "success", "queries", "linf", "l2", "y", "clean_pred", "adv_pred", "probs_clean", "probs_adv")
+
+
 @dataclass
 class AttackResult:
     """Adversarial inputs and per-sample bookkeeping of one attack run.
@@ -64,6 +67,15 @@ class AttackResult:
             probs_adv=logp_adv.detach().exp().cpu(),
             **meta,
         )
+
+    @classmethod
+    def concat(cls, results: list["AttackResult"]) -> "AttackResult":
+        """One result from per-batch results of the same attack with the same parameters."""
+        first = results[0]
+        if len(results) == 1:
+            return first
+        cat = {f: torch.cat([getattr(r, f) for r in results]) for f in _PER_SAMPLE}
+        return cls(**cat, attack=first.attack, objective=first.objective, params=first.params)
 
     def __len__(self) -> int:
         return len(self.y)

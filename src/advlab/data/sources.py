@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from advlab.errors import AdvlabError
+from advlab.registry import Registry
 
 SYSTEM_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
@@ -180,16 +181,13 @@ def _cifar_loader(name: str):
     return load
 
 
-LOADERS = {
-    "fashion_mnist": load_fashion_mnist,
-    "digits": load_digits_dataset,
-    "cifar10": _cifar_loader("cifar10"),
-    "cifar100": _cifar_loader("cifar100"),
-}
+DATASETS = Registry("dataset")
+DATASETS.register("fashion_mnist", load_fashion_mnist, num_classes=10, input_shape=(1, 28, 28))
+DATASETS.register("digits", load_digits_dataset, num_classes=10, input_shape=(1, 8, 8))
+DATASETS.register("cifar10", _cifar_loader("cifar10"), num_classes=10, input_shape=(3, 32, 32))
+DATASETS.register("cifar100", _cifar_loader("cifar100"), num_classes=100, input_shape=(3, 32, 32))
 
 
 def load_dataset(name: str, root: str | Path = "data/raw", download: bool = True) -> Dataset:
     """Load a dataset by its registry name."""
-    if name not in LOADERS:
-        raise AdvlabError(f"unknown dataset {name!r}; choose one of {', '.join(LOADERS)}")
-    return LOADERS[name](Path(root), download=download)
+    return DATASETS.get(name)(Path(root), download=download)

@@ -154,6 +154,19 @@ def vit(input_shape, num_classes, patch_size: int = 4, embed_dim: int = 64, dept
     return TimmBackbone(model, dropout)
 
 
+def capabilities(arch: str, options: dict) -> dict[str, bool]:
+    """What params checks ask of an architecture with ``options``, without building it:
+    ``batchnorm`` (DP-SGD cannot train it), ``dropout`` (MC-Dropout needs it), ``selective``
+    (a SelectiveNet head)."""
+    opts = dict(options)
+    if arch == "selectivenet":
+        base = opts.pop("base", "small_cnn")
+        opts.pop("selector_hidden", None)
+        return {**capabilities(base, opts), "batchnorm": True, "selective": True}
+    norm_is_batch = {"small_cnn": opts.get("norm", "batch") == "batch", "resnet": True}.get(arch, False)
+    return {"batchnorm": norm_is_batch, "dropout": float(opts.get("dropout", 0.0) or 0.0) > 0, "selective": False}
+
+
 def build_model(name: str, input_shape, num_classes: int, **options) -> Classifier:
     """Build a zoo model by name; ``mean``/``std`` options set the inside normalisation.
 

@@ -1,0 +1,128 @@
+"""The spine's sections: data, split plan, models (architecture, options, training recipe), evaluation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from advlab.params.core import NonNegInt, PosInt, Prob, Strict
+
+
+def _dataset(v: str) -> str:
+    from advlab.data.sources import DATASETS
+
+    if v not in DATASETS:
+        raise ValueError(f"unknown dataset {v!r}; choose one of {', '.join(DATASETS.names())}")
+    return v
+
+
+def num_classes(dataset: str) -> int:
+    from advlab.data.sources import DATASETS
+
+    return DATASETS.meta(dataset)["num_classes"]
+
+
+def _capabilities(arch: str, options: dict) -> dict:
+    from advlab.models.zoo import capabilities
+
+    return capabilities(arch, options)
+
+
+def arch_has_batchnorm(arch: str, options: dict) -> bool:
+    return _capabilities(arch, options)["batchnorm"]
+
+
+def arch_has_dropout(arch: str, options: dict) -> bool:
+    return _capabilities(arch, options)["dropout"]
+
+
+class DataParams(Strict):
+    dataset: Annotated[str, AfterValidator(_dataset)] = "fashion_mnist"
+    root: str = "data/raw"
+
+
+class SplitParams(Strict):
+    """Sizes of every data role (see :mod:`advlab.data.split`)."""
+
+    seed: NonNegInt = 0
+    target_pool: PosInt = Field(description="half members (training set), half non-members")
+    validation: PosInt
+    auxiliary: PosInt = Field(description="disjoint from the target pool; trains reference models")
+    population: PosInt = Field(description="population points z for RMIA")
+    test: PosInt | None = Field(None, description="None: the dataset's official test set")
+    attack_eval: PosInt = Field(description="test examples the attack families evaluate on")
+    shadow_models: NonNegInt = Field(description="K; every shadow-pool example is in exactly K/2")
+
+    @field_validator("target_pool")
+    @classmethod
+    def _even_pool(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(f"must be even (half members, half non-members), got {v}")
+        return v
+
+    @field_validator("shadow_models")
+    @classmethod
+    def _even_k(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(f"must be even so every example is a member of exactly K/2 shadow models, got {v}")
+        return v
+
+
+class TrainParams(Strict):
+    epochs: PosInt
+    batch_size: PosInt = 128
+    optimizer: Literal["sgd", "adam", "adamw"] = "adam"
+    lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
+    momentum: Prob = 0.9
+    weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    schedule: Literal["constant", "cosine", "onecycle"] = "onecycle"
+    warmup: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.15
+    augment: list[Literal["crop", "hflip"]] = []
+    objective: str = "standard"
+    objective_options: dict[str, Any] = Field({}, description="keyword options of the training objective")
+    label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    max_members: PosInt | None = Field(None, description="train on the first N members only")
+    imbalance_ratio: Annotated[float, Field(ge=1.0)] | None = Field(
+        None, description="long-tailed subsample of the members (after max_members): class c keeps n_max·r^(−c/(K−1))")
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, v: str) -> str:
+        from advlab.training.objectives import available
+
+        if v not in available():
+            raise ValueError(f"unknown training objective {v!r}; known: {', '.join(available())}")
+        return v
+
+
+class ModelParams(Strict):
+    """One trained classifier: a target, a defended variant, an ensemble member, a surrogate."""
+
+    arch: str
+    options: dict[str, Any] = {}
+    train: TrainParams
+    seed: NonNegInt | None = Field(None, description="overrides the global seed (ensemble members)")
+
+    @field_validator("arch")
+    @classmethod
+    def _known_arch(cls, v: str) -> str:
+        from advlab.models.zoo import available
+
+        if v not in available():
+            raise ValueError(f"unknown architecture {v!r}; the zoo has {', '.join(available())}")
+        return v
+
+    @model_validator(mode="after")
+    def _selective_coverage(self) -> "ModelParams":
+        if self.train.objective == "selectivenet":
+            c = self.train.objective_options.get("coverage", 0.8)
+            if not (isinstance(c, (int, float)) and not isinstance(c, bool) and 0 < c <= 1):
+                raise ValueError(f"train.objective_options.coverage: the SelectiveNet target coverage must be "
+                                 f"in (0, 1], got {c!r}")
+        return self
+
+
+class EvaluateParams(Strict):
+    batch_size: PosInt = 512
+    n_bins: PosInt = 15
