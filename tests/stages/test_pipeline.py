@@ -18,7 +18,7 @@ import yaml
 
 from advlab.io import read_json
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPINE = "report@models"
 
 

@@ -8,7 +8,7 @@ from advlab import profiles
 from advlab.cli import main as cli
 from advlab.errors import AdvlabError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_raw():
