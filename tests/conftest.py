@@ -3,6 +3,8 @@ import os
 import pytest
 import torch
 
+from tests.zoo import digits_split, tiny_models  # noqa: F401  (session fixtures: zoo models on digits)
+
 os.environ.setdefault("CI", "true")  # no progress bars in test output
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

@@ -14,35 +14,14 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from advlab.defenses.detectors import (
-    Detector,
-    FeatureSqueezingDetector,
-    LIDDetector,
-    MahalanobisDetector,
-    detection_auroc,
-)
-from advlab.defenses.transforms import BitDepthReduction, MedianFilter
+from advlab.defenses.detectors import DETECTORS, detection_auroc, make_detector
 from advlab.errors import check
 
 __all__ = ["DETECTORS", "make_detector", "evaluate_detectors"]
 
-DETECTORS = ("feature_squeezing", "mahalanobis", "lid")
-
-
-def make_detector(name: str, *, squeeze_bits: int = 1, median: int = 2, lid_k: int = 20,
-                  lid_reference: int = 1000, seed: int = 0) -> Detector:
-    """A detector by name: ``feature_squeezing`` (bit depth ``squeeze_bits`` and a
-    ``median × median`` filter; Xu et al. use 1 bit for MNIST), ``mahalanobis``, ``lid``."""
-    check(name in DETECTORS, f"detector {name!r} does not exist; allowed: {', '.join(DETECTORS)}")
-    if name == "feature_squeezing":
-        return FeatureSqueezingDetector([BitDepthReduction(squeeze_bits), MedianFilter(median)])
-    if name == "mahalanobis":
-        return MahalanobisDetector()
-    return LIDDetector(k=lid_k, reference_size=lid_reference, seed=seed)
-
 
 def evaluate_detectors(model: nn.Module, x_fit: torch.Tensor, y_fit: torch.Tensor, x_clean: torch.Tensor,
-                       adversarial: Mapping[str, torch.Tensor], detectors: Sequence[str] = DETECTORS,
+                       adversarial: Mapping[str, torch.Tensor], detectors: Sequence[str] | None = None,
                        masks: Mapping[str, torch.Tensor] | None = None, **options) -> list[dict]:
     """Detection AUROC of every detector against every attack.
 
@@ -50,14 +29,15 @@ def evaluate_detectors(model: nn.Module, x_fit: torch.Tensor, y_fit: torch.Tenso
     ``x_clean``). ``x_clean``: the clean test inputs (negatives). ``adversarial``: attack
     name → adversarial inputs (positives). ``masks``: attack name → bool mask of the
     adversarial rows to use (e.g. the successful ones); the negatives are always all of
-    ``x_clean``. ``options`` go to :func:`make_detector`.
+    ``x_clean``. ``detectors``: :data:`DETECTORS` names (default: every one).
+    ``options`` go to :func:`make_detector`.
 
     Returns one row per (detector, attack): ``detector``, ``attack``, ``auroc``,
     ``n_clean``, ``n_adv`` (AUROC is NaN when an attack has no adversarial rows).
     """
     check(len(x_clean) > 0, "x_clean is empty: detection needs clean negatives")
     rows = []
-    for name in detectors:
+    for name in DETECTORS.names() if detectors is None else detectors:
         det = make_detector(name, **options).fit(model, x_fit, y_fit)
         clean = det.score(x_clean)
         for attack, xa in adversarial.items():

@@ -5,12 +5,18 @@ detector; ``det.score(x)`` returns ``(B,)`` scores, higher = more adversarial;
 ``det.set_threshold(x_clean, fpr)`` / ``det.detect(x)`` turn scores into decisions.
 :func:`detection_auroc` reports the ROC AUC of clean (negative) vs adversarial (positive).
 
+:data:`DETECTORS` names them (``evasion.detection.detectors``, ``calibration.detection.detectors``):
+each entry is a factory taking the shared keyword options (``squeeze_bits``, ``median``,
+``lid_k``, ``lid_reference``, ``seed``) and ignoring those it does not use;
+:func:`make_detector` builds one. A new detector is a class plus one registered factory.
+
 Models follow the zoo convention: ``model(x)`` logits on ``[0, 1]`` images,
 ``model.embed(x)`` penultimate features.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,8 +27,12 @@ from torch import nn
 from advlab.defenses._batching import batched, model_device
 from advlab.defenses.transforms import BitDepthReduction, MedianFilter
 from advlab.errors import check
+from advlab.registry import Registry
 
-__all__ = ["Detector", "FeatureSqueezingDetector", "MahalanobisDetector", "LIDDetector", "detection_auroc"]
+__all__ = ["Detector", "FeatureSqueezingDetector", "MahalanobisDetector", "LIDDetector", "DETECTORS",
+           "make_detector", "detection_auroc"]
+
+DETECTORS = Registry("detector")
 
 
 class Detector:
@@ -175,6 +185,33 @@ class LIDDetector(Detector):
         r = dist.topk(self.k, dim=1, largest=False).values  # ascending; r[:, -1] = r_k
         mean_log = torch.log(r / r[:, -1:]).mean(dim=1)
         return -1.0 / mean_log.clamp(max=-1e-12)
+
+
+@DETECTORS.register("feature_squeezing")
+def _feature_squeezing(*, squeeze_bits: int = 1, median: int = 2, **_) -> FeatureSqueezingDetector:
+    """Bit depth ``squeeze_bits`` and a ``median × median`` filter (Xu et al. use 1 bit for MNIST)."""
+    return FeatureSqueezingDetector([BitDepthReduction(squeeze_bits), MedianFilter(median)])
+
+
+@DETECTORS.register("mahalanobis")
+def _mahalanobis(**_) -> MahalanobisDetector:
+    return MahalanobisDetector()
+
+
+@DETECTORS.register("lid")
+def _lid(*, lid_k: int = 20, lid_reference: int = 1000, seed: int = 0, **_) -> LIDDetector:
+    return LIDDetector(k=lid_k, reference_size=lid_reference, seed=seed)
+
+
+def make_detector(name: str, **options) -> Detector:
+    """A detector by its :data:`DETECTORS` name, built from the shared options (see the module
+    docstring); an option no detector takes is an error naming it."""
+    factory = DETECTORS.get(name)
+    known = {p.name for _, f in DETECTORS.items() for p in inspect.signature(f).parameters.values()
+             if p.kind is p.KEYWORD_ONLY}
+    unknown = sorted(set(options) - known)
+    check(not unknown, f"detector option(s) {unknown} are unknown; known: {sorted(known)}")
+    return factory(**options)
 
 
 def detection_auroc(clean_scores, adv_scores) -> float:

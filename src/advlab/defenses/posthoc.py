@@ -1,5 +1,10 @@
 """Post-hoc calibration defenses that keep every prediction (SPEC §3): temperature
 scaling fitted on validation NLL, and Compression Scaling (Obadinma et al. 2024).
+
+:data:`POSTHOC` names them (``calibration.targets.<t>.posthoc``): each entry is a factory
+``f(model, x_val, y_val, batch_size) -> (module, extra)`` returning the module the attacker
+queries and the fitted values worth reporting; :func:`defended` looks one up. A new
+post-hoc defense is one registered factory here.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from torch import nn
 
 from advlab.defenses._batching import batched, model_device
 from advlab.errors import check
-from advlab.models.estimators import Estimator, TemperatureScaled
+from advlab.models.estimators import Estimator, Softmax, TemperatureScaled
+from advlab.registry import Registry
 
 __all__ = [
     "fit_temperature",
@@ -23,7 +29,11 @@ __all__ = [
     "solve_temperature",
     "compression_scale",
     "CompressionScaling",
+    "POSTHOC",
+    "defended",
 ]
+
+POSTHOC = Registry("post-hoc defense")
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, max_iter: int = 100) -> float:
@@ -149,3 +159,29 @@ class CompressionScaling(Estimator):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.log_softmax(compression_scale(self.model(x), self.bands), dim=1)
+
+
+@POSTHOC.register("none")
+def _none(model: nn.Module, x_val, y_val, batch_size: int):
+    """No defense: the model's own softmax."""
+    return Softmax(model), {}
+
+
+@POSTHOC.register("temperature")
+def _temperature(model: nn.Module, x_val, y_val, batch_size: int):
+    """Temperature scaling fitted on the validation NLL; reports ``temperature``."""
+    wrapped = calibrate_temperature(model, x_val, y_val, batch_size)
+    return wrapped, {"temperature": float(wrapped.temperature)}
+
+
+@POSTHOC.register("compression_scaling")
+def _compression_scaling(model: nn.Module, x_val, y_val, batch_size: int):
+    """Compression Scaling with the default bands (nothing fitted)."""
+    return CompressionScaling(model), {}
+
+
+def defended(model: nn.Module, posthoc: str, x_val: torch.Tensor, y_val: torch.Tensor,
+             batch_size: int) -> tuple[nn.Module, dict]:
+    """The module the attacker queries (the model behind the post-hoc defense ``posthoc``,
+    a :data:`POSTHOC` name) and the defense's fitted values (e.g. ``{"temperature": T}``)."""
+    return POSTHOC.get(posthoc)(model, x_val, y_val, batch_size)

@@ -2,17 +2,66 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Callable, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from advlab.params.spine import num_classes
-from advlab.params.core import ModelRef, Name, NonNegInt, OpenProb, PosInt, Prob, Strict, UnitEps, merge_train
+from advlab.params.core import ModelRef, Name, NonNegInt, OpenProb, PosInt, Strict
 
 
-# Calibration attacks (SPEC §3, issue 4): see advlab.stages.calibration.
-CAL_OBJECTIVES = ("underconfidence", "overconfidence", "max_miscalibration", "random_confidence")
-CalSearch = Literal["square_linf", "square_l2", "pgd_linf", "pgd_l2"]
+# Calibration attacks (SPEC §3, issue 4): see advlab.study.calibration. Every name below is
+# checked against the registry that defines it, never against a list written here.
+def calibration_objectives() -> list[str]:
+    """The engine objectives of family ``calibration`` (the engine registry's metadata)."""
+    from advlab.attacks import objectives
+
+    reg = objectives.OBJECTIVES
+    if hasattr(reg, "meta"):
+        return [n for n in reg.names() if reg.meta(n).get("family") == "calibration"]
+    from advlab.attacks.registry import CALIBRATION  # TODO(lead, merge): drop this fallback
+
+    return list(CALIBRATION)
+
+
+def _searches() -> list[str]:
+    from advlab.study.calibration import SEARCHES
+
+    return list(SEARCHES)
+
+
+def _linf_searches() -> list[str]:
+    from advlab.study.calibration import SEARCHES
+
+    return [k for k, (_, norm) in SEARCHES.items() if norm == "linf"]
+
+
+def _detectors() -> list[str]:
+    from advlab.defenses.detectors import DETECTORS
+
+    return DETECTORS.names()
+
+
+def _posthoc() -> list[str]:
+    from advlab.defenses.posthoc import POSTHOC
+
+    return POSTHOC.names()
+
+
+def _one_of(known: Callable[[], list[str]], what: str):
+    def check(v: str) -> str:
+        if v not in (names := known()):
+            raise ValueError(f"{what} {v!r} is unknown; known: {', '.join(names)}")
+        return v
+
+    return AfterValidator(check)
+
+
+CalObjective = Annotated[str, _one_of(calibration_objectives, "calibration objective")]
+CalSearch = Annotated[str, _one_of(_searches, "calibration search")]
+LinfSearch = Annotated[str, _one_of(_linf_searches, "L∞ calibration search")]
+DetectorName = Annotated[str, _one_of(_detectors, "detector")]
+PosthocName = Annotated[str, _one_of(_posthoc, "post-hoc defense")]
 
 
 class CalThresholds(Strict):
@@ -32,7 +81,7 @@ class CalAttackParams(Strict):
     """What ``calibration_attack@<model>`` runs: every objective × search at the default ε,
     and the standard attacks on the same inputs."""
 
-    objectives: list[Literal[CAL_OBJECTIVES]] = list(CAL_OBJECTIVES)
+    objectives: list[CalObjective] = Field(default_factory=calibration_objectives)
     searches: list[CalSearch] = ["square_linf", "square_l2", "pgd_linf"]
     standard: list[CalSearch] = Field(["square_linf", "pgd_linf"], description="standard (misclassifying) attacks "
                                       "on the same inputs: Square with the margin loss, PGD with CE")
@@ -41,7 +90,7 @@ class CalAttackParams(Strict):
 
 
 class CalDetectionParams(Strict):
-    detectors: list[Literal["feature_squeezing", "mahalanobis", "lid"]] = ["feature_squeezing", "mahalanobis", "lid"]
+    detectors: list[DetectorName] = Field(default_factory=_detectors)
     fit_size: PosInt = Field(1000, description="validation examples the detectors are fitted on")
     lid_k: Annotated[int, Field(ge=2)] = 20
 
@@ -50,9 +99,9 @@ class CalSweepParams(Strict):
     """ε sweep and query-budget sweep on one model."""
 
     model: ModelRef = "cnn"
-    objectives: list[Literal[CAL_OBJECTIVES]] = ["underconfidence", "overconfidence", "max_miscalibration"]
+    objectives: list[CalObjective] = Field(default_factory=calibration_objectives)
     eps_linf: list[Annotated[float, Field(gt=0.0, le=1.0)]] = [0.01, 0.02, 0.05, 0.1]
-    eps_searches: list[CalSearch] = ["square_linf", "pgd_linf"]
+    eps_searches: list[LinfSearch] = ["square_linf", "pgd_linf"]
     queries: list[PosInt] = Field([10, 30, 100, 300], description="Square L∞ budgets at the default ε")
 
 
@@ -61,23 +110,23 @@ class CalTargetParams(Strict):
     The attacker queries the wrapped (defended) model: the attack is adaptive."""
 
     model: ModelRef
-    posthoc: Literal["none", "temperature", "compression_scaling"] = "none"
+    posthoc: PosthocName = Field("none", description="an advlab.defenses.posthoc.POSTHOC name")
     role: Literal["defense", "imbalance"] = "defense"
 
 
 class CalibrationParams(Strict):
-    """The calibration-attack family (SPEC §3); stages in :mod:`advlab.stages.calibration`."""
+    """The calibration-attack family (SPEC §3); study in :mod:`advlab.study.calibration`."""
 
     models: list[ModelRef] = ["cnn", "resnet", "vit"]
     n_eval: PosInt = Field(500, description="the first N examples of split.attack_eval")
     seed: NonNegInt = 0
     batch_size: PosInt = 500
-    thresholds: CalThresholds = CalThresholds()
-    eps: CalEps = CalEps()
-    attack: CalAttackParams = CalAttackParams()
-    detection: CalDetectionParams = CalDetectionParams()
-    sweep: CalSweepParams = CalSweepParams()
-    targets: dict[Name, CalTargetParams] = {"undefended": CalTargetParams(model="cnn")}
+    thresholds: CalThresholds = Field(default_factory=CalThresholds)
+    eps: CalEps = Field(default_factory=CalEps)
+    attack: CalAttackParams = Field(default_factory=CalAttackParams)  # built on use: its defaults read registries
+    detection: CalDetectionParams = Field(default_factory=CalDetectionParams)
+    sweep: CalSweepParams = Field(default_factory=CalSweepParams)
+    targets: dict[Name, CalTargetParams] = Field(default_factory=lambda: {"undefended": CalTargetParams(model="cnn")})
     target_searches: list[CalSearch] = Field(["square_linf", "pgd_linf"],
                                              description="searches run against every target (defenses, imbalance)")
 

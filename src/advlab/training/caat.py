@@ -14,13 +14,13 @@ import torch.nn.functional as F
 
 from advlab.attacks.objectives import Overconfidence, Underconfidence
 from advlab.errors import check
-from advlab.training.objectives import register
+from advlab.training.objectives import TRAIN_OBJECTIVES
 from advlab.training.robust import _check, _generator, adversarial_examples
 
 __all__ = ["caat"]
 
 
-@register("caat")
+@TRAIN_OBJECTIVES.register("caat")
 def caat(eps: float = 0.05, steps: int = 5, alpha: float | None = None, norm: str = "linf",
          tau_u: float = 0.01, tau_o: float = 0.99, clean_weight: float = 0.0, seed: int = 0):
     """CAAT loss (see the module docstring); ``eps``/``steps``/``norm`` are the inner PGD's."""

@@ -1,7 +1,13 @@
-"""Training objectives: ``objective(model, x, y) -> scalar loss``.
+"""Training objectives: ``objective(model, x, y) -> scalar loss``, one registry.
 
 The training loop is shared; an objective is the only thing a new training recipe
-(adversarial, TRADES, CAAT, noise, SelectiveNet, ...) needs to add.
+(adversarial, TRADES, CAAT, noise, SelectiveNet, ...) needs to add: a factory
+``f(**options) -> Objective`` registered with ``@TRAIN_OBJECTIVES.register(name)`` in its
+own module, and that module listed in :mod:`advlab.training.recipes`.
+
+The registry is filled on first lookup (``package="advlab.training.recipes"``), not at
+import time: the recipes pull in the attack engine and scipy, which every stage would
+otherwise pay for at start-up.
 """
 
 from __future__ import annotations
@@ -12,20 +18,15 @@ import torch
 import torch.nn.functional as F
 
 from advlab.errors import AdvlabError
+from advlab.registry import Registry
+
+__all__ = ["Objective", "TRAIN_OBJECTIVES", "available", "make_objective", "standard"]
 
 Objective = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
-_REGISTRY: dict[str, Callable[..., Objective]] = {}
+TRAIN_OBJECTIVES = Registry("training objective", package="advlab.training.recipes")
 
 
-def register(name: str):
-    def deco(factory):
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
-
-
-@register("standard")
+@TRAIN_OBJECTIVES.register("standard")
 def standard(label_smoothing: float = 0.0) -> Objective:
     """Cross-entropy, optionally with label smoothing (Szegedy et al. 2016)."""
 
@@ -36,34 +37,15 @@ def standard(label_smoothing: float = 0.0) -> Objective:
 
 
 def available() -> list[str]:
-    _load_providers()
-    return sorted(_REGISTRY)
+    """The registered training objectives' names (what ``models.<m>.train.objective`` accepts)."""
+    return TRAIN_OBJECTIVES.names()
 
 
 def make_objective(name: str, **kwargs) -> Objective:
     """Build a registered objective; a bad option is an error naming it."""
-    if name not in _REGISTRY:
-        _load_providers()
-    if name not in _REGISTRY:
+    if name not in TRAIN_OBJECTIVES:
         raise AdvlabError(f"unknown training objective {name!r}; known: {', '.join(available())}")
     try:
-        return _REGISTRY[name](**kwargs)
+        return TRAIN_OBJECTIVES.get(name)(**kwargs)
     except TypeError as err:
         raise AdvlabError(f"training objective {name!r}: bad options {sorted(kwargs)} ({err})") from None
-
-
-# Objectives defined in other modules register themselves when imported. They are
-# imported on first use (not at import time): they pull in the attack engine and
-# scipy, which every stage would otherwise pay for at start-up.
-_PROVIDERS = (
-    "advlab.training.robust",  # pgd_at, trades, gaussian_noise
-    "advlab.training.selective",  # selectivenet
-    "advlab.training.caat",  # caat
-)
-
-
-def _load_providers() -> None:
-    import importlib
-
-    for module in _PROVIDERS:
-        importlib.import_module(module)

@@ -23,7 +23,7 @@ from advlab.attacks.objectives import MisclassifyCE, Objective
 from advlab.attacks.whitebox import pgd
 from advlab.defenses.transforms import gaussian_noise as add_noise
 from advlab.errors import check
-from advlab.training.objectives import register
+from advlab.training.objectives import TRAIN_OBJECTIVES
 
 __all__ = ["pgd_at", "trades", "gaussian_noise_training", "adversarial_examples"]
 
@@ -90,7 +90,7 @@ def _generator(x, seed):
     return torch.Generator(device=x.device).manual_seed(int(torch.randint(0, 2**31 - 1, (1,))) + seed)
 
 
-@register("pgd_at")
+@TRAIN_OBJECTIVES.register("pgd_at")
 def pgd_at(eps: float = 0.1, steps: int = 7, alpha: float | None = None, norm: str = "linf",
            random_start: bool = True, seed: int = 0):
     """PGD adversarial training (Madry et al. 2018, eq. 2.1): ``CE(f(x*), y)``,
@@ -106,7 +106,7 @@ def pgd_at(eps: float = 0.1, steps: int = 7, alpha: float | None = None, norm: s
     return loss
 
 
-@register("trades")
+@TRAIN_OBJECTIVES.register("trades")
 def trades(beta: float = 6.0, eps: float = 0.1, steps: int = 7, alpha: float | None = None, norm: str = "linf",
            seed: int = 0):
     """TRADES (Zhang et al. 2019, eq. 5): ``CE(f(x), y) + β·KL(f(x) ‖ f(x*))``, ``x*`` from
@@ -125,7 +125,7 @@ def trades(beta: float = 6.0, eps: float = 0.1, steps: int = 7, alpha: float | N
     return loss
 
 
-@register("gaussian_noise")
+@TRAIN_OBJECTIVES.register("gaussian_noise")
 def gaussian_noise_training(sigma: float = 0.25):
     """Gaussian noise augmentation (Cohen et al. 2019, §3.3): ``CE(f(x + σ·ε), y)``,
     ``ε ~ N(0, I)``, unclipped as in randomized smoothing; the base model of a smoothed

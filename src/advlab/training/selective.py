@@ -11,7 +11,7 @@ import math
 
 from advlab.errors import AdvlabError
 from advlab.models.estimators import selectivenet_loss
-from advlab.training.objectives import Objective, register
+from advlab.training.objectives import TRAIN_OBJECTIVES, Objective
 
 
 def _number(name: str, v, lo: float, hi: float, lo_open: bool) -> float:
@@ -22,7 +22,7 @@ def _number(name: str, v, lo: float, hi: float, lo_open: bool) -> float:
     return float(v)
 
 
-@register("selectivenet")
+@TRAIN_OBJECTIVES.register("selectivenet")
 def selectivenet(coverage: float = 0.8, lam: float = 32.0, alpha: float = 0.5) -> Objective:
     """SelectiveNet loss for target coverage ``coverage`` ∈ (0, 1]; checked here, before training."""
     from advlab.models.uncertainty import selective_estimator

@@ -1,32 +1,10 @@
-"""The long-tailed subsample (imbalance study) and the CAAT objective."""
+"""The CAAT training objective (calibration-attack adversarial training, SPEC §3)."""
 
-import numpy as np
 import pytest
 import torch
 
-from advlab.data.longtail import long_tailed, long_tailed_counts
+from advlab.errors import AdvlabError
 from advlab.training.objectives import make_objective
-
-
-def test_long_tailed_counts_follow_the_exponential_profile():
-    c = long_tailed_counts(1000, 10, 100.0)
-    assert c[0] == 1000 and c[-1] == 10
-    assert np.all(np.diff(c) <= 0)
-    assert c[0] / c[-1] == pytest.approx(100.0)
-    assert np.all(long_tailed_counts(50, 10, 1.0) == 50)
-
-
-def test_long_tailed_subsample_is_seeded_and_subset():
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 10, 5000)
-    idx = np.arange(5000) + 7
-    a = long_tailed(idx, labels, 10.0, 10, seed=3)
-    assert np.array_equal(a, long_tailed(idx, labels, 10.0, 10, seed=3))
-    assert set(a) <= set(idx)
-    counts = np.bincount(labels[a - 7], minlength=10)
-    n_max = np.bincount(labels).min()
-    assert counts[0] == n_max and counts[9] == int(n_max / 10 + 1e-9)
-    assert np.all(np.diff(counts) <= 0)
 
 
 def test_caat_uses_label_preserving_examples_and_trains(tiny_models, digits_split):
@@ -52,3 +30,11 @@ def test_caat_uses_label_preserving_examples_and_trains(tiny_models, digits_spli
     with torch.no_grad():
         assert torch.equal(model(xa).argmax(1), model(x).argmax(1))
         assert float((xa - x).abs().max()) <= 0.1 + 1e-6
+
+
+@pytest.mark.parametrize("options,word", [({"clean_weight": -1.0}, "clean_weight"), ({"tau_u": 2.0}, "tau_u"),
+                                          ({"eps": 0.0}, "eps"), ({"bogus": 1}, "bogus")])
+def test_caat_options_are_checked(options, word):
+    with pytest.raises(AdvlabError) as err:
+        make_objective("caat", **options)
+    assert word in str(err.value)

@@ -1,4 +1,7 @@
-"""Zoo models of the tiny profile (plus a tiny ResNet), trained for a few seconds on digits."""
+"""Zoo models of the tiny profile (plus a tiny ResNet), trained for a few seconds on digits.
+
+Session fixtures ``digits_split`` and ``tiny_models``, made available to every test folder
+by ``tests/conftest.py``."""
 
 import numpy as np
 import pytest
@@ -53,4 +56,4 @@ def tiny_models(digits_split):
 def _profiles():
     from pathlib import Path
 
-    return Path(__file__).resolve().parents[2] / "profiles"
+    return Path(__file__).resolve().parents[1] / "profiles"

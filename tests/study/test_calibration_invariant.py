@@ -7,7 +7,7 @@ import torch
 from advlab.attacks import run_attack
 from advlab.defenses import CompressionScaling, calibrate_temperature
 from advlab.params import CalibrationParams
-from advlab.stages.calibration import SEARCHES, attack_kwargs
+from advlab.study.calibration import SEARCHES, attack_kwargs
 
 OBJECTIVES = ["underconfidence", "overconfidence", "max_miscalibration", "random_confidence"]
 PARAMS = CalibrationParams(n_eval=40, eps={"linf": 0.1, "l2": 1.0}, attack={"n_queries": 30, "pgd_steps": 6})
