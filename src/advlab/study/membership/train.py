@@ -64,6 +64,8 @@ def _metrics(job: Job, role: str, ds, eval_idx, device):
 
 def train_kind(kind: str, p: Params, ds, plan, data: MiaData, device) -> dict:
     """Train (or reuse) every model of ``kind`` into ``models/membership/<kind>``; returns the summary."""
+    if kind not in KINDS:
+        raise AdvlabError(f"mia_train: unknown kind {kind!r}; use {', '.join(KINDS)}")
     m = settings(p)
     t0, out = time.perf_counter(), {}
     # the folders persist between runs (dvc.yaml): targets reuse unchanged variants and drop unlisted ones,
