@@ -3,7 +3,9 @@ import warnings
 import pytest
 import torch
 
+from advlab.errors import AdvlabError
 from advlab.models.zoo import build_model
+from advlab.params import TrainParams
 from advlab.training.dp import prepare_for_opacus
 
 
@@ -30,3 +32,24 @@ def test_opacus_per_sample_gradients_of_a_prepared_zoo_model_equal_autograd(shap
         for i in range(len(x)):
             torch.testing.assert_close(p.grad_sample[i], reference[i][n], rtol=1e-4, atol=1e-5, msg=f"{n}, example {i}")
     wrapped._close()
+
+
+def test_fit_private_spends_its_epsilon_and_refuses_batchnorm():
+    from advlab.training.dp import fit_private
+    from advlab.training.objectives import make_objective
+
+    torch.manual_seed(0)
+    x, y = torch.rand(256, 1, 8, 8), torch.randint(0, 10, (256,))
+    cfg = TrainParams(epochs=2, batch_size=32, lr=0.01)
+    model = build_model("small_cnn", (1, 8, 8), 10, width=4, hidden=8, norm="group")
+    w0 = [p.detach().clone() for p in model.parameters()]
+    result, spent = fit_private(model, x, y, cfg, make_objective("standard"), epsilon=4.0)
+    assert len(result.history) == 2
+    assert spent.delta == pytest.approx(1 / 256) and spent.steps == 2 * 8
+    assert 3.0 < spent.epsilon <= 4.0 + 1e-6
+    assert any(not torch.equal(a, b) for a, b in zip(w0, model.parameters()))
+    out = model(x[:4])  # Opacus' hooks are gone: the plain model still runs
+    assert out.shape == (4, 10)
+    bn = build_model("small_cnn", (1, 8, 8), 10, width=4, hidden=8, norm="batch")
+    with pytest.raises(AdvlabError, match=r"norm: group"):
+        fit_private(bn, x, y, cfg, make_objective("standard"), epsilon=1.0)

@@ -41,11 +41,8 @@ class MiaTargetParams(MiaRecipe):
 
 
 class MiaAttackParams(Strict):
-    attacks: list[Literal["loss", "ml_leaks", "watson", "lira_online", "lira_offline", "lira_online_fixed",
-                          "lira_offline_fixed", "lira_online_1query", "ldc_mia", "rmia_offline",
-                          "rmia_online"]] = ["loss", "ml_leaks", "watson", "lira_online", "lira_offline",
-                                             "lira_online_fixed", "lira_offline_fixed", "lira_online_1query",
-                                             "ldc_mia", "rmia_offline", "rmia_online"]
+    attacks: list[str] | None = Field(
+        None, description="registered membership attacks to run, in this order (None: every registered attack)")
     fprs: list[float] = [0.0001, 0.001, 0.01]
     rmia_references: list[PosInt] = Field([1, 2], description="RMIA offline is run once per count of reference models")
     rmia_a: Prob = 0.3
@@ -53,6 +50,19 @@ class MiaAttackParams(Strict):
     ldc_threshold: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.0
     ldc_epochs: PosInt = 100
     ml_leaks_classifier: Literal["mlp", "logreg"] = "mlp"
+
+    @field_validator("attacks")
+    @classmethod
+    def _registered(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        from advlab.attacks.membership.registry import MIA_ATTACKS
+
+        unknown = [a for a in v if a not in MIA_ATTACKS]
+        if unknown or not v or len(set(v)) != len(v):
+            raise ValueError(f"list registered membership attacks, each once (or null for all); unknown: {unknown}; "
+                             f"registered: {', '.join(MIA_ATTACKS.names())}")
+        return v
 
     @field_validator("fprs")
     @classmethod
@@ -64,7 +74,7 @@ class MiaAttackParams(Strict):
 
 
 class MembershipParams(Strict):
-    """The membership-inference family (SPEC §5); see :mod:`advlab.stages.mia_train`.
+    """The membership-inference family (SPEC §5); see :mod:`advlab.study.membership`.
 
     K shadow models = ``split.shadow_models`` (the plan's keep matrix). ``pool``: a seeded
     subset of the target pool that the MIA target, shadows and attacks use (None: all).
@@ -93,7 +103,7 @@ class MembershipParams(Strict):
         if not self.targets:
             raise ValueError("membership.targets: list at least one target variant")
         too_many = [r for r in self.attack.rmia_references if r > self.references]
-        if too_many and "rmia_offline" in self.attack.attacks:
+        if too_many and (self.attack.attacks is None or "rmia_offline" in self.attack.attacks):
             raise ValueError(f"membership.attack.rmia_references asks for {max(too_many)} reference models but "
                              f"membership.references trains only {self.references}")
         if not self.queries:

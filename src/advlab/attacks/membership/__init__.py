@@ -2,15 +2,22 @@
 
 Every attack takes saved logits (see :mod:`.signals`) and returns one score per
 target-pool example, higher = more likely a member; :mod:`advlab.metrics.privacy`
-turns scores into ROC, AUC and TPR@FPR.
+turns scores into ROC, AUC and TPR@FPR. Each attack registers itself in
+:data:`.registry.MIA_ATTACKS` from its own module; this package imports every module
+in it, so adding an attack is adding one file.
 """
+
+import importlib as _importlib
+import pkgutil as _pkgutil
 
 from ._common import cross_entropy, lira_phi
 from .ldc import ldc_classifier, ldc_features, ldc_mia_attack, neighbourhood_fraction
 from .lira import lira_attack
 from .loss import loss_attack
 from .ml_leaks import ml_leaks_attack, top_posteriors
+from .registry import MIA_ATTACKS, MiaInputs
 from .rmia import rmia_attack
+from .run import attack_runs, registered_attacks, run_attacks
 from .signals import (
     DEFAULT_QUERIES,
     Signals,
@@ -22,9 +29,12 @@ from .signals import (
 )
 from .watson import watson_attack
 
+for _module in _pkgutil.iter_modules(__path__):  # every attack in its own file registers itself on import
+    _importlib.import_module(f"{__name__}.{_module.name}")
+
 __all__ = [
-    "DEFAULT_QUERIES", "Signals", "apply_query", "check_same_plan", "compute_logits", "compute_signals",
-    "concat_models", "cross_entropy", "ldc_classifier", "ldc_features", "ldc_mia_attack", "lira_attack",
-    "lira_phi", "loss_attack", "ml_leaks_attack", "neighbourhood_fraction", "rmia_attack", "top_posteriors",
-    "watson_attack",
+    "DEFAULT_QUERIES", "MIA_ATTACKS", "MiaInputs", "Signals", "apply_query", "attack_runs", "check_same_plan",
+    "compute_logits", "compute_signals", "concat_models", "cross_entropy", "ldc_classifier", "ldc_features",
+    "ldc_mia_attack", "lira_attack", "lira_phi", "loss_attack", "ml_leaks_attack", "neighbourhood_fraction",
+    "registered_attacks", "rmia_attack", "run_attacks", "top_posteriors", "watson_attack",
 ]

@@ -35,6 +35,7 @@ from torch import nn
 from advlab.errors import check
 
 from ._common import cross_entropy, labels_for, members_for, one_model
+from .registry import register
 
 
 def neighbourhood_fraction(ref_logits, pool_ref_logits, *, threshold: float = 0.0,
@@ -140,3 +141,13 @@ def ldc_mia_attack(shadow_logits, shadow_reference_logits, shadow_labels, shadow
         with torch.no_grad():
             out = net(torch.from_numpy(f_test))
     return (out[:, 1] - out[:, 0]).numpy()
+
+
+def _run(inp) -> np.ndarray:
+    sh, ref, a = inp.shadows, inp.references, inp.settings
+    return ldc_mia_attack(sh.logits[0], ref.logits[0], inp.labels, sh.keep[0], inp.target_logits, ref.logits[0],
+                          inp.labels, threshold=a.ldc_threshold, epochs=a.ldc_epochs, seed=inp.seed)
+
+
+register("ldc_mia", _run, signals=("target", "shadows", "references"), models={"shadows": 1, "references": 1},
+         order=50)

@@ -29,6 +29,7 @@ from scipy.stats import norm
 from advlab.errors import check
 
 from ._common import labels_for, lira_phi, many_models, one_model
+from .registry import register
 
 MODES = ("online", "offline")
 
@@ -95,3 +96,20 @@ def _positive(sd):
     # identical shadow outputs give σ = 0; a tiny floor keeps the ratio finite
     # (order is still decided by the distance to the mean)
     return np.maximum(sd, 1e-12)
+
+
+def _run(inp, *, mode: str, fix_variance: bool, identity_only: bool) -> np.ndarray:
+    q = slice(0, 1) if identity_only else slice(None)
+    sh = inp.shadows
+    return lira_attack(inp.target_logits[:, q], sh.logits[:, :, q], sh.keep, inp.labels, mode=mode,
+                       fix_variance=fix_variance)
+
+
+# (name, mode, one global sigma, queries); per-example sigma needs >= 2 IN and 2 OUT models per example
+for _order, (_name, _mode, _fixed, _queries) in enumerate([
+        ("lira_online", "online", False, "all"), ("lira_offline", "offline", False, "all"),
+        ("lira_online_fixed", "online", True, "all"), ("lira_offline_fixed", "offline", True, "all"),
+        ("lira_online_1query", "online", False, "identity")]):
+    register(_name, _run, signals=("target", "shadows"), models={"shadows": None},
+             minimum={"shadows": 2 if _fixed else 4}, queries=_queries, order=40 + _order,
+             mode=_mode, fix_variance=_fixed, identity_only=_queries == "identity")

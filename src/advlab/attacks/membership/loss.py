@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import cross_entropy, labels_for, one_model, reduce_query
+from .registry import register
 
 
 def loss_attack(target_logits, labels, *, query: int | None = 0) -> np.ndarray:
@@ -16,3 +17,10 @@ def loss_attack(target_logits, labels, *, query: int | None = 0) -> np.ndarray:
     z = one_model(target_logits, "target_logits")
     y = labels_for(labels, z)
     return reduce_query(-cross_entropy(z, y), query)
+
+
+def _run(inp) -> np.ndarray:
+    return loss_attack(inp.target_logits, inp.labels, query=0)
+
+
+register("loss", _run, signals=("target",), order=10)

@@ -11,6 +11,7 @@ from sklearn.neural_network import MLPClassifier
 from advlab.errors import check
 
 from ._common import members_for, one_model
+from .registry import register
 
 
 def top_posteriors(logits, top: int = 3) -> np.ndarray:
@@ -47,3 +48,12 @@ def ml_leaks_attack(shadow_logits, shadow_members, target_logits, *, classifier:
     clf.fit(xs, members.astype(int))
     lp = clf.predict_log_proba(xt)
     return lp[:, 1] - lp[:, 0]
+
+
+def _run(inp) -> np.ndarray:
+    sh = inp.shadows
+    return ml_leaks_attack(sh.logits[0], sh.keep[0], inp.target_logits, seed=inp.seed,
+                           classifier=inp.settings.ml_leaks_classifier)
+
+
+register("ml_leaks", _run, signals=("target", "shadows"), models={"shadows": 1}, order=20)

@@ -9,6 +9,7 @@ import numpy as np
 from advlab.errors import check
 
 from ._common import labels_for, many_models, one_model, true_prob
+from .registry import register
 
 MODES = ("online", "offline")
 
@@ -87,3 +88,26 @@ def rmia_attack(target_logits, labels, reference_logits, population_target_logit
     check(isinstance(query, (int, np.integer)) and 0 <= query < scores.shape[1],
           f"query must be an int in [0, {scores.shape[1]}) or None; got {query!r}")
     return scores[:, query]
+
+
+def _offline(inp, *, num_reference: int) -> np.ndarray:
+    a, tp = inp.settings, inp.target_population
+    return rmia_attack(inp.target_logits, inp.labels, inp.references.logits, tp.logits[0], tp.labels,
+                       inp.reference_population.logits, mode="offline", num_reference=num_reference, a=a.rmia_a,
+                       gamma=a.rmia_gamma, query=None)
+
+
+def _online(inp) -> np.ndarray:
+    tp = inp.target_population
+    return rmia_attack(inp.target_logits, inp.labels, inp.shadows.logits, tp.logits[0], tp.labels,
+                       inp.shadow_population.logits, mode="online", reference_keep=inp.shadows.keep,
+                       gamma=inp.settings.rmia_gamma, query=None)
+
+
+# offline: once per count of reference models in membership.attack.rmia_references
+register("rmia_offline", _offline, signals=("target", "references", "population"),
+         models={"references": "num_reference"}, queries="all", order=60,
+         variants=lambda a: [(f"rmia_offline_r{n}", {"num_reference": n}) for n in a.rmia_references])
+# online: the K shadows as IN/OUT reference models
+register("rmia_online", _online, signals=("target", "shadows", "population"), models={"shadows": None},
+         minimum={"shadows": 2}, queries="all", order=70)

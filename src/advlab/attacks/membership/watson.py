@@ -9,6 +9,7 @@ import numpy as np
 from advlab.errors import check
 
 from ._common import cross_entropy, labels_for, many_models, one_model, reduce_query
+from .registry import register
 
 
 def watson_attack(target_logits, reference_logits, labels, *, query: int | None = 0) -> np.ndarray:
@@ -24,3 +25,10 @@ def watson_attack(target_logits, reference_logits, labels, *, query: int | None 
     y = labels_for(labels, z)
     per_query = -cross_entropy(z, y) + cross_entropy(r, y).mean(0)
     return reduce_query(per_query, query)
+
+
+def _run(inp) -> np.ndarray:
+    return watson_attack(inp.target_logits, inp.references.logits, inp.labels, query=0)
+
+
+register("watson", _run, signals=("target", "references"), models={"references": None}, order=30)

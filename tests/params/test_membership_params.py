@@ -1,0 +1,43 @@
+"""The membership section of params: errors name the key; attack names come from the registry."""
+
+import pytest
+
+from advlab.errors import AdvlabError
+from advlab.params import MiaAttackParams, validate
+from tests.mia_params import params
+
+
+def test_bad_params_name_the_key():
+    bad_fpr = params(attack={"fprs": [0.0, 0.01]})
+    with pytest.raises(AdvlabError, match=r"membership\.attack\.fprs.*strictly between 0 and 1"):
+        validate(bad_fpr)
+    with pytest.raises(AdvlabError, match=r"membership\.attack\.fprs"):
+        validate(params(attack={"fprs": [1.5]}))
+    too_many = params(attack={"rmia_references": [1, 3]})
+    with pytest.raises(AdvlabError, match=r"rmia_references asks for 3 reference models.*trains only 2"):
+        validate(too_many)
+    bn_dp = params(targets={"dp": {"dp": {"epsilon": 1.0}}})
+    with pytest.raises(AdvlabError, match=r"BatchNorm.*norm: group"):
+        validate(bn_dp)
+    with pytest.raises(AdvlabError, match=r"shadow_models.*even"):
+        raw = params()
+        raw["split"]["shadow_models"] = 3
+        validate(raw)
+
+
+def test_attack_names_are_validated_against_the_registry():
+    from advlab.attacks.membership import MIA_ATTACKS
+
+    assert MiaAttackParams().attacks is None  # default: every registered attack
+    assert MiaAttackParams(attacks=["loss", "rmia_offline"]).attacks == ["loss", "rmia_offline"]
+    with pytest.raises(AdvlabError, match=r"membership\.attack\.attacks.*unknown: \['nosuch'\].*registered: .*loss"):
+        validate(params(attack={"attacks": ["loss", "nosuch"]}))
+    with pytest.raises(AdvlabError, match=r"membership\.attack\.attacks"):
+        validate(params(attack={"attacks": ["loss", "loss"]}))
+    assert set(MIA_ATTACKS.names()) >= {"loss", "lira_online", "rmia_offline"}
+
+
+def test_rmia_reference_counts_are_only_checked_when_rmia_offline_runs():
+    validate(params(attack={"attacks": ["loss"], "rmia_references": [1, 3]}))
+    with pytest.raises(AdvlabError, match=r"rmia_references asks for 3"):
+        validate(params(attack={"attacks": None, "rmia_references": [3]}))

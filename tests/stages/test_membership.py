@@ -1,0 +1,116 @@
+"""The membership family's pipeline stages, run through their ``main`` on digits in a
+temporary directory: shadows, references, target variants (DP-SGD and early stopping
+included), signals, every registered attack; target reuse; signals from another split
+plan refused."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from advlab.attacks.membership import Signals, attack_runs
+from advlab.params import MiaAttackParams
+from tests.mia_params import params, write
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """Run every membership stage once on digits; yields the folder."""
+    from advlab.stages import mia_attack, mia_signals, mia_train, prepare
+
+    tmp = tmp_path_factory.mktemp("mia")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(tmp)
+    mp.setenv("CI", "true")
+    write(tmp, params())
+    try:
+        assert prepare.main([]) == 0
+        for kind in ("shadows", "references", "targets"):
+            assert mia_train.main([kind]) == 0
+        assert mia_signals.main([]) == 0
+        assert mia_attack.main([]) == 0
+        yield tmp
+    finally:
+        mp.undo()
+
+
+def test_stages_write_models_signals_and_attack_results(pipeline):
+    tmp = pipeline
+    shadows = Signals.load(tmp / "results/membership/signals/shadows/pool.npz")
+    assert shadows.logits.shape == (4, 200, 2, 10)
+    assert (shadows.keep.sum(0) == 2).all()  # every pool example is in exactly K/2 shadow models
+    target = Signals.load(tmp / "results/membership/signals/target_base/pool.npz")
+    assert target.plan_hash == shadows.plan_hash and target.keep.shape == (1, 200)
+    assert 0.3 < target.keep.mean() < 0.7
+    for variant in ("base", "early", "dp_eps2"):
+        res = json.loads((tmp / f"results/membership/attack/{variant}.json").read_text())
+        names = list(res["attacks"])
+        # attacks: null runs every registered attack, RMIA offline once per count of reference models
+        assert names == [r for r, _, _ in attack_runs(MiaAttackParams())]
+        assert {"loss", "ml_leaks", "watson", "lira_online", "lira_offline", "lira_online_fixed", "lira_offline_fixed",
+                "lira_online_1query", "ldc_mia", "rmia_offline_r1", "rmia_offline_r2", "rmia_online"} <= set(names)
+        assert "rmia_offline" not in names
+        for name, rec in res["attacks"].items():
+            assert 0.0 <= rec["auc"] <= 1.0, name
+            assert rec["n_nonmembers"] == int((~target.keep[0]).sum())
+            assert set(rec["tpr_at_fpr"]) == {"0.0001", "0.001", "0.01"}
+        cost = {n: r["cost"]["models_trained"] for n, r in res["attacks"].items()}
+        assert cost["loss"] == 0 and cost["ml_leaks"] == 1 and cost["ldc_mia"] == 2 and cost["lira_online"] == 4
+        assert cost["rmia_offline_r1"] == 1 and cost["watson"] == 2
+        assert res["attacks"]["lira_online"]["cost"]["training_seconds"] > 0
+    base = json.loads((tmp / "results/membership/attack/base.json").read_text())
+    # the 6-epoch target memorises 100 digits: the loss attack must beat chance
+    assert base["attacks"]["loss"]["auc"] > 0.55
+    roc = (tmp / "results/membership/roc.csv").read_text().splitlines()
+    assert roc[0] == "variant,attack,fpr,tpr" and len(roc) > 100
+    scores = np.load(tmp / "results/membership/attack/base_scores.npz")
+    assert scores["score_lira_online"].shape == (200,) and scores["members"].dtype == bool
+
+
+def test_dp_target_reports_its_epsilon_and_early_stopping_its_epoch(pipeline):
+    tmp = pipeline
+    side = json.loads((tmp / "models/membership/targets/dp_eps2/model.json").read_text())
+    priv = side["metrics"]["privacy"]
+    assert priv["target_epsilon"] == 2.0
+    assert 1.5 < priv["epsilon"] <= 2.0 + 1e-6  # calibrated noise spends (almost exactly) the target ε
+    assert priv["noise_multiplier"] > 0.3 and priv["delta"] == pytest.approx(1 / side["metrics"]["examples"])
+    assert "GroupNorm" not in side["spec"]["options"] and side["spec"]["options"]["norm"] == "group"
+    es = json.loads((tmp / "models/membership/targets/early/model.json").read_text())["metrics"]["early_stopping"]
+    assert 1 <= es["best_epoch"] <= es["epochs_run"] <= 6
+
+
+def test_unchanged_targets_are_reused(pipeline, capsys):
+    from advlab.stages import mia_train
+
+    mp = pytest.MonkeyPatch()
+    mp.chdir(pipeline)
+    try:
+        before = (pipeline / "models/membership/targets/base/model.safetensors").stat().st_mtime_ns
+        assert mia_train.main(["targets"]) == 0
+        assert capsys.readouterr().out.count("(reused)") == 3
+        assert (pipeline / "models/membership/targets/base/model.safetensors").stat().st_mtime_ns == before
+    finally:
+        mp.undo()
+
+
+def test_signals_from_another_plan_are_refused(pipeline, tmp_path, capsys):
+    import shutil
+
+    from advlab.stages import mia_attack
+
+    for sub in ("data", "results", "params.yaml"):
+        src = pipeline / sub
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / sub)
+    path = tmp_path / "results/membership/signals/references/pool.npz"
+    s = Signals.load(path)
+    Signals(s.logits, s.labels, s.keep, "0123456789abcdef", s.meta).save(path)
+    mp = pytest.MonkeyPatch()
+    mp.chdir(tmp_path)
+    try:
+        assert mia_attack.main([]) == 2
+    finally:
+        mp.undo()
+    err = capsys.readouterr().err
+    assert "references/pool.npz" in err and "0123456789abcdef" in err and "split plan" in err
