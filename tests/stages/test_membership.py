@@ -81,16 +81,18 @@ def test_dp_target_reports_its_epsilon_and_early_stopping_its_epoch(pipeline):
     assert 1 <= es["best_epoch"] <= es["epochs_run"] <= 6
 
 
-def test_unchanged_targets_are_reused(pipeline, capsys):
+@pytest.mark.parametrize("kind,first,count", [("targets", "base", 3), ("shadows", "000", 4)])
+def test_unchanged_models_are_reused(pipeline, capsys, kind, first, count):
     from advlab.stages import mia_train
 
     mp = pytest.MonkeyPatch()
     mp.chdir(pipeline)
     try:
-        before = (pipeline / "models/membership/targets/base/model.safetensors").stat().st_mtime_ns
-        assert mia_train.main(["targets"]) == 0
-        assert capsys.readouterr().out.count("(reused)") == 3
-        assert (pipeline / "models/membership/targets/base/model.safetensors").stat().st_mtime_ns == before
+        weights = pipeline / f"models/membership/{kind}/{first}/model.safetensors"
+        before = weights.stat().st_mtime_ns
+        assert mia_train.main([kind]) == 0
+        assert capsys.readouterr().out.count("(reused)") == count
+        assert weights.stat().st_mtime_ns == before
     finally:
         mp.undo()
 

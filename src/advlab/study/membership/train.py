@@ -9,7 +9,7 @@ from typing import Iterator
 
 from advlab.data.prepared import to_tensors
 from advlab.errors import AdvlabError
-from advlab.params import Params, TrainParams
+from advlab.params import Params, merge_train
 from advlab.training.jobs import Job, Recipe, Trained, train_job
 from advlab.training.loop import clear_resume, quick_eval
 
@@ -26,7 +26,7 @@ def recipe(p: Params, variant: str | None = None) -> Recipe:
             raise AdvlabError(f"{variant!r} is not under membership.targets in params.yaml (have {', '.join(m.targets)})")
         over = m.targets[variant]
     options = {**base.options, **m.recipe.options, **(over.options if over else {})}
-    train = TrainParams.model_validate({**base.train.model_dump(), **m.recipe.train, **(over.train if over else {})})
+    train = merge_train(base.train, m.recipe.train, over.train if over else {}, where="membership.recipe.train")
     return Recipe(base.arch, options, train, over.dp if over else None, over.early_stopping if over else None)
 
 
@@ -66,13 +66,9 @@ def train_kind(kind: str, p: Params, ds, plan, data: MiaData, device) -> dict:
     """Train (or reuse) every model of ``kind`` into ``models/membership/<kind>``; returns the summary."""
     if kind not in KINDS:
         raise AdvlabError(f"mia_train: unknown kind {kind!r}; use {', '.join(KINDS)}")
-    m = settings(p)
     t0, out = time.perf_counter(), {}
-    # the folders persist between runs (dvc.yaml): targets reuse unchanged variants and drop unlisted ones,
-    # shadows and references always retrain from scratch
-    for old in (MODELS / kind).glob("*") if (MODELS / kind).is_dir() else []:
-        if kind != "targets" or old.name not in m.targets:
-            shutil.rmtree(old)
+    # the folders persist between runs (dvc.yaml): a model whose sidecar matches its job's key (recipe,
+    # examples, seed, split plan) is reused, so a params change that does not touch a model keeps it
     for name, role, job in jobs(kind, p, ds, plan, data):
         target = kind == "targets"
         desc = f"mia target {name}" if target else f"{role} {name}"
@@ -84,6 +80,9 @@ def train_kind(kind: str, p: Params, ds, plan, data: MiaData, device) -> dict:
         eps = f", ε = {r['privacy']['epsilon']:.2f}" if "privacy" in r else ""
         print(f"{desc}: {r['examples']} examples, train acc {r['train_accuracy']:.3f}, test acc "
               f"{r['test_accuracy']:.3f}{eps}, {r['train_seconds']:.1f} s{' (reused)' if r.get('reused') else ''}")
+    for old in (MODELS / kind).glob("*") if (MODELS / kind).is_dir() else []:
+        if old.name not in out:  # a model no longer in params (fewer shadows, a removed variant)
+            shutil.rmtree(old)
     if kind != "targets":
         clear_resume(CHECKPOINTS / kind)
     summary = {"models": len(out), "train_seconds": sum(v["train_seconds"] for v in out.values()),
