@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from advlab.params.spine import arch_has_dropout
+from advlab.params.spine import arch_has_dropout, arch_is_selective
 from advlab.params.core import ModelRef, Name, NonNegInt, OpenProb, PosInt, Prob, Strict, UnitEps, merge_train
 
 
@@ -79,7 +79,7 @@ class UncertaintyParams(Strict):
                                  f"models.{name}.options.dropout > 0, or attack it under softmax only")
         for name in self.selectivenet:
             m = p.models[name]
-            if m.arch != "selectivenet" or m.train.objective != "selectivenet":
+            if not arch_is_selective(m.arch, m.options) or m.train.objective != "selectivenet":
                 raise ValueError(f"uncertainty.selectivenet: model {name!r} has arch {m.arch!r} and objective "
                                  f"{m.train.objective!r}; SelectiveNet needs arch 'selectivenet' trained with "
                                  f"objective 'selectivenet'")
