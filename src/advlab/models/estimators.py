@@ -129,7 +129,7 @@ class MCDropout(Estimator):
         self._drops = dropout_layers(model)
         name = name or f"model {type(model).__name__}"
         check(bool(self._drops), f"estimator 'mc_dropout' needs a model with dropout, but {name} has none (no "
-                                 f"nn.Dropout layer with p > 0: set its options.dropout > 0 and retrain, or use "
+                                 f"dropout layer with p > 0: set its options.dropout > 0 and retrain, or use "
                                  f"'softmax')")
         self.model = model
         self.T = T
