@@ -11,7 +11,7 @@ from advlab.params.core import ModelRef, Name, NonNegInt, OpenProb, PosInt, Prob
 
 
 class UncertaintyRun(Strict):
-    """What every ACE stage reads (SPEC §4; :mod:`advlab.stages.uncertainty`)."""
+    """What every ACE case reads (SPEC §4; :mod:`advlab.study.uncertainty`)."""
 
     eval_size: PosInt | None = Field(None, description="the first N of split.attack_eval (None: all of it)")
     batch_size: PosInt = 500
