@@ -106,3 +106,14 @@ def test_summary_and_input_checks():
         aurc([0.1, 0.2], [1])
     with pytest.raises(AdvlabError, match="NaN"):
         aurc([0.1, float("nan")], [1, 0])
+
+
+def test_selective_summary_matches_sklearn_and_the_definition():
+    rng = np.random.default_rng(0)
+    correct = rng.random(300) < 0.8
+    conf = rng.random(300) + 0.3 * correct
+    s = selective_summary(conf, correct)
+    assert s["auroc"] == pytest.approx(roc_auc_score(correct, conf), abs=1e-12)
+    order = np.argsort(-conf)
+    slow = np.mean([np.mean(~correct[order[:k]]) for k in range(1, 301)])
+    assert s["aurc"] == pytest.approx(slow, abs=1e-12) == aurc(conf, correct)

@@ -5,6 +5,7 @@ import sys
 import textwrap
 
 import pytest
+from pydantic import ValidationError
 import torch
 
 from advlab.data.augment import random_crop, shift
@@ -14,7 +15,7 @@ from advlab.training.loop import fit, lr_factor, quick_eval
 from advlab.training.objectives import make_objective
 from advlab.errors import AdvlabError
 
-CFG = TrainParams(epochs=4, batch_size=32, optimizer="adam", lr=0.01, schedule="onecycle", augment=["crop"])
+CFG = TrainParams(epochs=4, batch_size=32, optimizer="adam", lr=0.01, schedule="warmup_cosine", augment=["crop"])
 
 
 def data(digits, n=600):
@@ -113,7 +114,13 @@ def test_lr_schedules():
     assert lr_factor("constant", 0.7, 0.1) == 1.0
     assert lr_factor("cosine", 0.0, 0.1) == pytest.approx(1.0)
     assert lr_factor("cosine", 1.0, 0.1) == pytest.approx(0.0)
-    assert lr_factor("onecycle", 0.05, 0.1) < lr_factor("onecycle", 0.1, 0.1) == pytest.approx(1.0)
+    assert lr_factor("warmup_cosine", 0.05, 0.1) < lr_factor("warmup_cosine", 0.1, 0.1) == pytest.approx(1.0)
+    assert lr_factor("warmup_cosine", 0.0, 0.1) == 0.04 and lr_factor("warmup_cosine", 1.0, 0.1) == pytest.approx(0.0)
+
+
+def test_the_old_schedule_name_says_its_new_name():
+    with pytest.raises(ValidationError, match="renamed to 'warmup_cosine'"):
+        TrainParams(epochs=1, schedule="onecycle")
 
 
 def test_shift_and_crop():

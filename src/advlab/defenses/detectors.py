@@ -216,9 +216,9 @@ def make_detector(name: str, **options) -> Detector:
 
 def detection_auroc(clean_scores, adv_scores) -> float:
     """ROC AUC of detection scores, clean = negative, adversarial = positive (sklearn)."""
-    from sklearn.metrics import roc_auc_score
+    from advlab.metrics.roc import roc_auc
 
     c = np.asarray(torch.as_tensor(clean_scores).detach().cpu().double()).reshape(-1)
     a = np.asarray(torch.as_tensor(adv_scores).detach().cpu().double()).reshape(-1)
     check(c.size > 0 and a.size > 0, f"detection_auroc needs clean and adversarial scores, got {c.size} and {a.size}")
-    return float(roc_auc_score(np.r_[np.zeros(c.size), np.ones(a.size)], np.r_[c, a]))
+    return roc_auc(np.r_[c, a], np.r_[np.zeros(c.size, bool), np.ones(a.size, bool)], area="trapezoid_dropped")

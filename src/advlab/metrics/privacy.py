@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from advlab.errors import check
+from advlab.metrics.roc import roc_auc, roc_curve
 
 DEFAULT_FPRS: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
 
@@ -36,26 +37,13 @@ def _check_fpr(fpr: float) -> float:
 
 
 def roc(scores, members) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(fpr, tpr, thresholds)``, one point per distinct score plus ``(0, 0)`` at +inf.
-
-    Same points as ``sklearn.metrics.roc_curve(members, scores, drop_intermediate=False)``;
-    a point at threshold ``t`` counts ``score ≥ t`` as "member".
-    """
-    s, m = _inputs(scores, members)
-    order = np.argsort(-s, kind="mergesort")
-    s, m = s[order], m[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each tie group
-    tp = np.cumsum(m)[last]
-    fp = np.cumsum(~m)[last]
-    tpr = np.r_[0.0, tp / m.sum()]
-    fpr = np.r_[0.0, fp / (~m).sum()]
-    return fpr, tpr, np.r_[np.inf, s[last]]
+    """``(fpr, tpr, thresholds)`` of :func:`advlab.metrics.roc.roc_curve`, members positive."""
+    return roc_curve(*_inputs(scores, members))
 
 
 def auc(scores, members) -> float:
-    """Area under the ROC (trapezoids, so ties count one half, like ``roc_auc_score``)."""
-    fpr, tpr, _ = roc(scores, members)
-    return float(np.trapezoid(tpr, fpr))
+    """Area under the ROC (:func:`advlab.metrics.roc.roc_auc`; the trapezoid sum of the reports)."""
+    return roc_auc(*_inputs(scores, members), area="trapezoid")
 
 
 def tpr_at_fpr(scores, members, fpr: float) -> float:
@@ -93,7 +81,7 @@ def membership_report(scores, members, fprs=DEFAULT_FPRS) -> MembershipReport:
     f, t, _ = roc(s, m)
     n_non = int((~m).sum())
     return MembershipReport(
-        auc=float(np.trapezoid(t, f)),
+        auc=roc_auc(s, m, area="trapezoid"),
         tpr_at_fpr={x: float(t[f <= x].max()) for x in fprs},
         n_members=int(m.sum()),
         n_nonmembers=n_non,

@@ -18,10 +18,10 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
 from advlab.errors import check
 from advlab.metrics.calibration import _np
+from advlab.metrics.roc import roc_auc
 
 __all__ = [
     "risk_coverage_curve",
@@ -96,17 +96,12 @@ def e_aurc(confidence, correct) -> float:
 def uncertainty_auroc(confidence, correct) -> float:
     """ROC AUC of κ separating correct (positive) from incorrect predictions (SPEC §1).
 
-    Computed by the Mann–Whitney statistic with average ranks, so a tie between a correct
-    and an incorrect sample counts ½. NaN when every prediction is correct or every one is
+    The exact Mann–Whitney area of :func:`advlab.metrics.roc.roc_auc`, so a tie between a
+    correct and an incorrect sample counts ½. NaN when every prediction is correct or every one is
     wrong (the AUROC is undefined then). 0.5 = useless; < 0.5 = inverted.
     """
     conf, corr = _inputs(confidence, correct)
-    n_pos = corr.sum()
-    n_neg = corr.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(conf)  # average ranks: ties count ½
-    return float((ranks[corr == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return roc_auc(conf, corr == 1)
 
 
 def selective_risk(confidence, correct, coverages: float | Sequence[float] = DEFAULT_COVERAGES) -> np.ndarray:

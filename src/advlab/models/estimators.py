@@ -1,22 +1,25 @@
-"""Uncertainty estimators κ (SPEC §4): softmax response, MC-Dropout, deep ensembles,
-SelectiveNet, and temperature scaling.
+"""Uncertainty estimators κ (SPEC §4) and their registry :data:`ESTIMATORS`: softmax
+response, MC-Dropout, deep ensembles, SelectiveNet and temperature scaling.
 
 An estimator is an ``nn.Module`` mapping images in ``[0, 1]`` to LOG-probabilities
-``(B, K)``; ``confidence(x)`` returns its uncertainty score ``κ`` ``(B,)`` (higher = more
-confident; by default the max softmax of the estimator's own probabilities). The attack
-engine applies ``log_softmax`` to whatever a module returns, and ``log_softmax`` of
-log-probabilities is the identity, so plain models and estimators are interchangeable.
+``(B, K)``; ``confidence(x)`` is its uncertainty score ``κ`` ``(B,)`` (higher = more
+confident), decided here and nowhere else: the max of the estimator's own predictive
+distribution unless the estimator overrides it (SelectiveNet: ``g(x)``). The attack
+engine's κ-objectives (ACE) call ``confidence``; ``outputs(x)`` returns both at once for
+evaluation. The engine applies ``log_softmax`` to whatever a module returns, and
+``log_softmax`` of log-probabilities is the identity, so plain models and estimators are
+interchangeable.
 
-Models follow the zoo convention: ``model(x)`` returns logits, ``model.embed(x)`` the
-penultimate features ``(B, D)``, ``model.classify(features)`` the logits, and
-``model.has_dropout`` says whether MC-Dropout applies.
+:func:`build_estimator` makes any registered estimator from loaded models (one, or the M
+members of an ensemble) with one clear error per misuse. Models follow the zoo convention:
+``model(x)`` returns logits, ``model.embed(x)`` the penultimate features ``(B, D)``,
+``model.classify(features)`` the logits.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -24,6 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from advlab.errors import AdvlabError, check
+from advlab.models.archs.selectivenet import SelectiveBackbone
+from advlab.models.registry import ESTIMATORS
+from advlab.models.zoo import dropout_layers
 
 __all__ = [
     "Estimator",
@@ -33,18 +39,32 @@ __all__ = [
     "SelectiveNet",
     "SelectiveOutput",
     "TemperatureScaled",
+    "selective_estimator",
     "selectivenet_loss",
-    "make_estimator",
+    "build_estimator",
     "ESTIMATORS",
 ]
 
 
 class Estimator(nn.Module):
-    """Base class: ``forward(x)`` returns log-probabilities; ``confidence(x)`` returns κ."""
+    """Base class: ``forward(x)`` returns log-probabilities; ``confidence(x)`` returns κ.
+
+    ``build(models, names, **options)`` makes the estimator from loaded models (the
+    registry's constructor; :func:`build_estimator` checks the model count first).
+    """
+
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log-probabilities, κ)`` from one forward; κ is the softmax response by default."""
+        logp = self(x)
+        return logp, logp.exp().amax(dim=1)
 
     def confidence(self, x: torch.Tensor) -> torch.Tensor:
-        """Softmax response: the max of the estimator's predictive distribution."""
-        return self(x).exp().amax(dim=1)
+        """κ: the max of the estimator's predictive distribution unless a subclass says otherwise."""
+        return self.outputs(x)[1]
+
+    @classmethod
+    def build(cls, models: list[nn.Module], names: list[str], **options) -> "Estimator":
+        return cls(models[0], **options)
 
 
 def _log_mean_prob(log_probs: torch.Tensor, dim: int = 0) -> torch.Tensor:
@@ -53,6 +73,7 @@ def _log_mean_prob(log_probs: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return torch.logsumexp(log_probs, dim=dim) - math.log(log_probs.shape[dim])
 
 
+@ESTIMATORS.register("softmax", options=())
 class Softmax(Estimator):
     """Softmax response (Hendrycks & Gimpel 2017): ``κ(x) = max_k softmax(f(x))_k``."""
 
@@ -64,6 +85,7 @@ class Softmax(Estimator):
         return F.log_softmax(self.model(x), dim=1)
 
 
+@ESTIMATORS.register("temperature", options=("temperature",))
 class TemperatureScaled(Estimator):
     """Temperature scaling (Guo et al. 2017, §4.2): ``log_softmax(z / T)``.
 
@@ -83,81 +105,91 @@ class TemperatureScaled(Estimator):
         return F.log_softmax(self.model(x) / self.temperature, dim=1)
 
 
-def _dropout_modules(model: nn.Module) -> list[nn.Module]:
-    return [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
-
-
-@contextmanager
-def _only_dropout_active(model: nn.Module):
-    """Eval mode everywhere except dropout layers, restoring every module's mode after.
-
-    MC-Dropout samples sub-networks at test time; BatchNorm must keep its running
-    statistics (train mode would both use batch statistics and update the buffers).
-    """
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    for m in _dropout_modules(model):
-        m.train()
-    try:
-        yield
-    finally:
-        for m, mode in modes:
-            m.training = mode
-
-
+@ESTIMATORS.register("mc_dropout", options=("T", "seed"))
 class MCDropout(Estimator):
-    """MC-Dropout (Gal & Ghahramani 2016, the MC estimate of the predictive distribution): ``p(y|x) ≈ (1/T) Σ_t softmax(f_t(x))``.
+    """MC-Dropout (Gal & Ghahramani 2016): ``p(y|x) ≈ (1/T) Σ_t softmax(f_t(x))`` with ``T``
+    dropout masks drawn once from ``seed`` and shared by every input.
 
-    The ``T`` stochastic passes run as ONE forward on the batch repeated ``T`` times
-    (``x.repeat(T, ...)``, pass-major), with dropout layers in train mode and everything
-    else in eval mode. ``passes_per_forward`` caps how many passes share one forward,
-    to bound memory; the result is the same distribution either way. κ is the max of the
-    mean softmax (SPEC §4).
+    Each pass ``t`` is then a fixed sub-network, so the predictive distribution (and ŷ) is
+    a deterministic function of the input: the label-preserving invariant of ACE can be
+    checked exactly and an attack's acceptance test means the same thing as the final
+    evaluation. (Fresh masks per call make ŷ itself random near the decision boundary.)
+    The backbone before the first dropout layer runs once and the batch is expanded ``T``
+    times there, so the ``T`` passes cost one trunk forward plus ``T`` head forwards
+    (exactly what repeating the input would give with the same masks, for models whose
+    dropout layers sit on a single path, as in the zoo). Everything else stays in eval
+    mode (BatchNorm keeps its running statistics); the masks are applied by forward hooks
+    on the dropout layers (:func:`advlab.models.zoo.dropout_layers`), scaled by
+    ``1/(1−p)`` like ``nn.Dropout`` in training. κ is the max of the mean softmax (SPEC §4).
     """
 
-    def __init__(self, model: nn.Module, T: int = 20, passes_per_forward: int | None = None):
+    def __init__(self, model: nn.Module, T: int = 10, seed: int = 0, name: str | None = None):
         super().__init__()
-        check(isinstance(T, int) and T >= 1, f"T={T!r}: MC-Dropout needs an integer number of passes >= 1")
-        has_dropout = getattr(model, "has_dropout", None)
-        if has_dropout is None:
-            has_dropout = bool(_dropout_modules(model))
-        check(
-            bool(has_dropout),
-            f"model {type(model).__name__} has no dropout: MC-Dropout needs a model trained "
-            "with dropout (choose an architecture with dropout > 0, or use the 'softmax' estimator)",
-        )
-        # Functional dropout (F.dropout(..., training=self.training)) cannot be switched on
-        # without also switching BatchNorm to train mode, so only nn.Dropout modules qualify.
-        check(
-            bool(_dropout_modules(model)),
-            f"model {type(model).__name__} says has_dropout but contains no nn.Dropout module: "
-            "MC-Dropout needs dropout as nn.Dropout layers it can switch on alone",
-        )
-        check(
-            passes_per_forward is None or (isinstance(passes_per_forward, int) and passes_per_forward >= 1),
-            f"passes_per_forward={passes_per_forward!r}: must be None or an integer >= 1",
-        )
+        check(isinstance(T, int) and T >= 1, f"mc_dropout: T={T!r} must be an integer >= 1")
+        self._drops = dropout_layers(model)
+        name = name or f"model {type(model).__name__}"
+        check(bool(self._drops), f"estimator 'mc_dropout' needs a model with dropout, but {name} has none (no "
+                                 f"dropout layer with p > 0: set its options.dropout > 0 and retrain, or use "
+                                 f"'softmax')")
         self.model = model
         self.T = T
-        self.passes_per_forward = passes_per_forward or T
+        self.seed = int(seed)
+        self._masks: dict[tuple, torch.Tensor] = {}
+
+    @classmethod
+    def build(cls, models, names, **options) -> "MCDropout":
+        return cls(models[0], name=names[0], **options)
+
+    def _mask(self, i: int, p: float, shape, device, dtype) -> torch.Tensor:
+        key = (i, tuple(shape), str(device), dtype)
+        if key not in self._masks:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + i)
+            keep = torch.rand((self.T, *shape), generator=g) >= p
+            self._masks[key] = (keep.to(dtype) / (1.0 - p)).to(device)
+        return self._masks[key]
 
     def sample_log_probs(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-softmax of every stochastic pass, shape ``(T, B, K)``."""
-        B = x.shape[0]
-        chunks = []
-        with _only_dropout_active(self.model):
-            for start in range(0, self.T, self.passes_per_forward):
-                t = min(self.passes_per_forward, self.T - start)
-                logits = self.model(x.repeat(t, *([1] * (x.dim() - 1))))
-                chunks.append(F.log_softmax(logits, dim=1).view(t, B, -1))
-        return torch.cat(chunks, dim=0)
+        """Log-softmax of every pass, shape ``(T, B, K)``."""
+        B, T = x.shape[0], self.T
+        expanded = [False]
+
+        def hook(i, module, inputs, output):
+            h = inputs[0]
+            if not expanded[0]:
+                if h.shape[0] != B:
+                    raise AdvlabError("MC-Dropout: the first dropout layer saw a batch of another size; "
+                                      "the model routes the batch in a way shared masks do not support")
+                h = h.repeat(T, *([1] * (h.dim() - 1)))
+                expanded[0] = True
+            feat = h.shape[1:]
+            m = self._mask(i, module.p, feat, h.device, h.dtype)
+            return (h.view(T, B, *feat) * m[:, None]).view(T * B, *feat)
+
+        handles = [m.register_forward_hook(lambda mod, inp, out, i=i: hook(i, mod, inp, out))
+                   for i, m in enumerate(self._drops)]
+        was = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        try:
+            logits = self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+            for m, mode in was:
+                m.training = mode
+        check(logits.shape[0] == T * B, f"MC-Dropout: expected {T * B} rows of logits, got {logits.shape[0]}")
+        return F.log_softmax(logits, dim=1).view(T, B, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _log_mean_prob(self.sample_log_probs(x), dim=0)
 
 
+@ESTIMATORS.register("ensemble", options=(), ensemble=True)
 class DeepEnsemble(Estimator):
     """Deep Ensembles (Lakshminarayanan et al. 2017): mean softmax of M members."""
+
+    @classmethod
+    def build(cls, models, names, **options) -> "DeepEnsemble":
+        return cls(models, **options)
 
     def __init__(self, members: Sequence[nn.Module]):
         super().__init__()
@@ -177,6 +209,7 @@ class SelectiveOutput(NamedTuple):
     aux_logits: torch.Tensor
 
 
+@ESTIMATORS.register("selectivenet", options=())
 class SelectiveNet(Estimator):
     """SelectiveNet (Geifman & El-Yaniv 2019, the three-headed architecture).
 
@@ -214,11 +247,30 @@ class SelectiveNet(Estimator):
             self.model.classify(feats), torch.sigmoid(self.selector(feats)).squeeze(1), self.aux(feats)
         )
 
+    @classmethod
+    def build(cls, models, names, **options) -> "SelectiveNet":
+        return selective_estimator(models[0], names[0])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.log_softmax(self.model.classify(self.model.embed(x)), dim=1)
 
+    def outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = self.model.embed(x)
+        return F.log_softmax(self.model.classify(feats), dim=1), torch.sigmoid(self.selector(feats)).squeeze(1)
+
     def confidence(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.selector(self.model.embed(x))).squeeze(1)
+
+
+def selective_estimator(model: nn.Module, name: str = "model") -> SelectiveNet:
+    """The :class:`SelectiveNet` estimator of a zoo ``selectivenet`` model, sharing its heads."""
+    bb = getattr(model, "backbone", None)
+    if not isinstance(bb, SelectiveBackbone):
+        raise AdvlabError(f"estimator 'selectivenet' needs a model of arch 'selectivenet' (trained with the "
+                          f"'selectivenet' objective); {name} is a {type(bb or model).__name__}")
+    est = SelectiveNet(model, feature_dim=bb.feature_dim, num_classes=bb.num_classes, hidden=bb.selector_hidden)
+    est.selector, est.aux = bb.selector, bb.aux  # the trained heads, not fresh ones
+    return est
 
 
 def selectivenet_loss(
@@ -247,25 +299,18 @@ def selectivenet_loss(
     return alpha * (selective_risk + penalty) + (1 - alpha) * F.cross_entropy(aux, y)
 
 
-ESTIMATORS: dict[str, Callable[..., Estimator]] = {
-    "softmax": Softmax,
-    "mc_dropout": MCDropout,
-    "ensemble": DeepEnsemble,
-    "selectivenet": SelectiveNet,
-    "temperature": TemperatureScaled,
-}
-
-
-def make_estimator(name: str, model: nn.Module | Sequence[nn.Module], **kwargs) -> Estimator:
-    """Build an estimator by name (timm-style registry); ``model`` is a list for 'ensemble'.
-
-    Names: ``softmax``, ``mc_dropout`` (``T``), ``ensemble``, ``selectivenet``
-    (``feature_dim``, ``num_classes``, ``hidden``), ``temperature`` (``temperature``).
-    """
-    check(name in ESTIMATORS, f"estimator={name!r} is unknown; choose one of {sorted(ESTIMATORS)}")
-    if name != "ensemble":
-        check(isinstance(model, nn.Module), f"estimator={name!r} wraps one model, got {type(model).__name__}")
-    try:
-        return ESTIMATORS[name](model, **kwargs)
-    except TypeError as e:  # an unknown keyword: name the estimator, not the class internals
-        raise AdvlabError(f"estimator={name!r}: bad arguments {sorted(kwargs)}: {e}") from e
+def build_estimator(kind: str, models: nn.Module | Sequence[nn.Module], names: Sequence[str] | None = None,
+                    **options) -> Estimator:
+    """The registered estimator ``kind`` over loaded models (one, or the M members of an
+    ensemble); ``names`` (the params names of the models) appear in the error messages;
+    ``options`` are the estimator's own (``ESTIMATORS.meta(kind)["options"]``)."""
+    cls = ESTIMATORS.get(kind)
+    meta = ESTIMATORS.meta(kind)
+    models = [models] if isinstance(models, nn.Module) else list(models)
+    names = list(names) if names is not None else [f"model {i}" for i in range(len(models))]
+    check(len(models) >= 1, f"estimator {kind!r}: got M = {len(models)} models; it needs at least 1")
+    if not meta.get("ensemble"):
+        check(len(models) == 1, f"estimator {kind!r} wraps one model, got {len(models)} ({', '.join(names)})")
+    unknown = sorted(set(options) - set(meta["options"]))
+    check(not unknown, f"estimator={kind!r}: bad arguments {unknown}; it takes {list(meta['options']) or 'none'}")
+    return cls.build(models, names, **options)

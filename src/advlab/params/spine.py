@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from advlab.params.core import NonNegInt, PosInt, Prob, Strict
 
@@ -35,6 +35,17 @@ def arch_has_batchnorm(arch: str, options: dict) -> bool:
 
 def arch_has_dropout(arch: str, options: dict) -> bool:
     return _capabilities(arch, options)["dropout"]
+
+
+def arch_is_selective(arch: str, options: dict) -> bool:
+    return _capabilities(arch, options)["selective"]
+
+
+def _schedule(v: str) -> str:
+    if v == "onecycle":
+        raise ValueError("the schedule 'onecycle' was renamed to 'warmup_cosine' (a linear warm-up, then cosine "
+                         "decay; not torch's OneCycleLR): write schedule: warmup_cosine")
+    return v
 
 
 class DataParams(Strict):
@@ -76,7 +87,7 @@ class TrainParams(Strict):
     lr: Annotated[float, Field(gt=0.0, le=10.0)] = 1e-3
     momentum: Prob = 0.9
     weight_decay: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    schedule: Literal["constant", "cosine", "onecycle"] = "onecycle"
+    schedule: Annotated[Literal["constant", "cosine", "warmup_cosine"], BeforeValidator(_schedule)] = "warmup_cosine"
     warmup: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.15
     augment: list[Literal["crop", "hflip"]] = []
     objective: str = "standard"
@@ -107,10 +118,10 @@ class ModelParams(Strict):
     @field_validator("arch")
     @classmethod
     def _known_arch(cls, v: str) -> str:
-        from advlab.models.zoo import available
+        from advlab.models.registry import MODELS
 
-        if v not in available():
-            raise ValueError(f"unknown architecture {v!r}; the zoo has {', '.join(available())}")
+        if v not in MODELS:
+            raise ValueError(f"unknown architecture {v!r}; the zoo has {', '.join(MODELS.names())}")
         return v
 
     @model_validator(mode="after")

@@ -6,12 +6,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from advlab.params.spine import arch_has_dropout
+from advlab.params.spine import arch_has_dropout, arch_is_selective
 from advlab.params.core import ModelRef, Name, NonNegInt, OpenProb, PosInt, Prob, Strict, UnitEps, merge_train
 
 
 class UncertaintyRun(Strict):
-    """What every ACE stage reads (SPEC §4; :mod:`advlab.stages.uncertainty`)."""
+    """What every ACE case reads (SPEC §4; :mod:`advlab.study.uncertainty`)."""
 
     eval_size: PosInt | None = Field(None, description="the first N of split.attack_eval (None: all of it)")
     batch_size: PosInt = 500
@@ -79,7 +79,7 @@ class UncertaintyParams(Strict):
                                  f"models.{name}.options.dropout > 0, or attack it under softmax only")
         for name in self.selectivenet:
             m = p.models[name]
-            if m.arch != "selectivenet" or m.train.objective != "selectivenet":
+            if not arch_is_selective(m.arch, m.options) or m.train.objective != "selectivenet":
                 raise ValueError(f"uncertainty.selectivenet: model {name!r} has arch {m.arch!r} and objective "
                                  f"{m.train.objective!r}; SelectiveNet needs arch 'selectivenet' trained with "
                                  f"objective 'selectivenet'")

@@ -51,12 +51,17 @@ def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
 
 
 def lr_factor(schedule: str, progress_frac: float, warmup: float) -> float:
-    """Learning-rate multiplier at a fraction of training (a pure function: nothing to resume)."""
+    """Learning-rate multiplier at a fraction of training (a pure function: nothing to resume).
+
+    ``constant``: 1. ``cosine``: cosine decay from 1 to 0. ``warmup_cosine``: a linear warm-up
+    from 0.04 to 1 over the first ``warmup`` fraction, then cosine decay to 0 (not torch's
+    ``OneCycleLR``, whose warm-up is a cosine from 1/25; the name ``onecycle`` was retired
+    for that reason)."""
     if schedule == "constant":
         return 1.0
-    if schedule == "onecycle" and progress_frac < warmup:
+    if schedule == "warmup_cosine" and progress_frac < warmup:
         return 0.04 + 0.96 * progress_frac / warmup
-    start = warmup if schedule == "onecycle" else 0.0
+    start = warmup if schedule == "warmup_cosine" else 0.0
     t = (progress_frac - start) / max(1e-12, 1.0 - start)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
 

@@ -1,7 +1,7 @@
 """The ``selectivenet`` training objective (Geifman & El-Yaniv 2019, SelectiveNet):
 ``α·(r̂(f,g) + λ·max(0, c₀ − φ̂(g))²) + (1 − α)·CE(h)`` via
 :func:`advlab.models.estimators.selectivenet_loss`, on a zoo model of arch
-``selectivenet`` (:mod:`advlab.models.uncertainty`). ``coverage`` is the target coverage
+``selectivenet`` (:mod:`advlab.models.archs.selectivenet`). ``coverage`` is the target coverage
 ``c₀``; the paper's λ = 32 and α = 0.5 are the defaults (SPEC §4).
 """
 
@@ -25,7 +25,7 @@ def _number(name: str, v, lo: float, hi: float, lo_open: bool) -> float:
 @TRAIN_OBJECTIVES.register("selectivenet")
 def selectivenet(coverage: float = 0.8, lam: float = 32.0, alpha: float = 0.5) -> Objective:
     """SelectiveNet loss for target coverage ``coverage`` ∈ (0, 1]; checked here, before training."""
-    from advlab.models.uncertainty import selective_estimator
+    from advlab.models.estimators import selective_estimator
 
     coverage = _number("coverage", coverage, 0.0, 1.0, True)
     lam = _number("lam", lam, 0.0, math.inf, False)

@@ -1,22 +1,17 @@
-"""Issue 5 (SPEC §4): ACE on four estimators of pipeline models: the invariant for every
-estimator and every ACE mode, the deterministic batched MC-Dropout, the SelectiveNet zoo
-architecture and objective, the stage's loud failure, and the bad-input errors."""
+"""Issue 5 (SPEC §4): ACE on the registered estimators of zoo models: the invariant for
+every estimator and every ACE mode, κ decided once (``confidence`` = ``outputs``), the
+deterministic batched MC-Dropout, the SelectiveNet zoo architecture and objective, and the
+library's bad-input errors."""
 
-import copy
-
-import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
 
 from advlab.attacks import run_attack
 from advlab.errors import AdvlabError
-from advlab.metrics.selective import aurc, selective_summary, uncertainty_auroc
+from advlab.metrics.selective import uncertainty_auroc
 from advlab.models.checkpoint import load_model, save_model
-from advlab.models.uncertainty import SharedMaskMCDropout, build_estimator
+from advlab.models.estimators import ESTIMATORS, MCDropout, build_estimator
 from advlab.models.zoo import build_model
-from advlab.params import validate
-from advlab.profiles import resolve
 from advlab.training.objectives import make_objective
 from tests.tiny import digits_split, fit
 
@@ -61,7 +56,7 @@ MODES = [("white", {}), ("black", {"proxy": True}), ("iterative", {})]
 @pytest.mark.parametrize("mode,extra", MODES, ids=[m[0] for m in MODES])
 def test_ace_keeps_every_prediction_for_every_estimator(zoo, data, kind, names, mode, extra):
     _, _, x, y = data
-    est = build_estimator(kind, [zoo[n] for n in names], names, T=6).eval()
+    est = build_estimator(kind, [zoo[n] for n in names], names, **({"T": 6} if kind == "mc_dropout" else {})).eval()
     with torch.no_grad():
         pred0, kappa0 = est(x).argmax(1), est.confidence(x)
     if mode == "iterative":
@@ -80,10 +75,23 @@ def test_ace_keeps_every_prediction_for_every_estimator(zoo, data, kind, names, 
         assert r.queries.max() <= 16
 
 
+@pytest.mark.parametrize("kind,names", CASES, ids=[c[0] for c in CASES])
+def test_kappa_is_decided_once(zoo, data, kind, names):
+    """``outputs`` (what the study evaluates) and ``forward``/``confidence`` (what the attack
+    engine calls) give the same log-probabilities and κ, bit for bit."""
+    _, _, x, _ = data
+    est = build_estimator(kind, [zoo[n] for n in names], names, **({"T": 6} if kind == "mc_dropout" else {})).eval()
+    with torch.no_grad():
+        logp, kappa = est.outputs(x)
+        assert torch.equal(logp, est(x)) and torch.equal(kappa, est.confidence(x))
+    if kind != "selectivenet":
+        assert torch.equal(kappa, logp.exp().amax(1))  # the softmax response of the estimator's own p
+
+
 def test_shared_mask_mc_dropout_is_deterministic_and_equals_explicit_subnetworks(zoo, data):
     _, _, x, _ = data
     model = zoo["cnn"]
-    est = SharedMaskMCDropout(model, T=5, seed=3)
+    est = MCDropout(model, T=5, seed=3)
     full = est(x[:20])
     assert torch.allclose(full, est(x[:20]))
     assert torch.allclose(full[:7], est(x[:7]), atol=1e-6)  # batch composition does not matter
@@ -113,74 +121,6 @@ def test_selectivenet_checkpoint_round_trip(zoo, data, tmp_path):
     assert 0 < float(g.min()) and float(g.max()) < 1 and float(g.std()) > 1e-3  # a trained, non-constant head
 
 
-def test_stage_metrics_match_sklearn_and_the_definition():
-    rng = np.random.default_rng(0)
-    correct = rng.random(300) < 0.8
-    conf = rng.random(300) + 0.3 * correct
-    s = selective_summary(conf, correct)
-    assert s["auroc"] == pytest.approx(roc_auc_score(correct, conf), abs=1e-12)
-    order = np.argsort(-conf)
-    slow = np.mean([np.mean(~correct[order[:k]]) for k in range(1, 301)])
-    assert s["aurc"] == pytest.approx(slow, abs=1e-12) == aurc(conf, correct)
-
-
-def test_stage_fails_loudly_if_a_prediction_changes(monkeypatch, zoo, data):
-    from advlab.stages import uncertainty as st
-
-    _, _, x, y = data
-    est = build_estimator("softmax", [zoo["cnn"]], ["cnn"])
-    pred0, _ = st.predict(est, x, 100, "cpu")
-    noisy = (x + 0.5 * torch.randn_like(x)).clamp(0, 1)
-    pred1, _ = st.predict(est, noisy, 100, "cpu")
-    assert (pred0 != pred1).any()  # the check below has something to catch
-    with pytest.raises(AdvlabError, match="changed .* predictions: the label-preserving invariant is broken"):
-        st.check_invariant(pred0, pred1, y, "a broken attack")
-    st.check_invariant(pred0, pred0.clone(), y, "an attack that kept every prediction")
-
-
-def _params(**over):
-    raw = resolve("default")
-    for k in ("evasion", "calibration", "membership"):  # other families' sections are not under test here
-        raw.pop(k, None)
-    u = copy.deepcopy(raw["uncertainty"])
-    for k, v in over.items():
-        if k.startswith("models."):
-            _, name, *path = k.split(".")
-            d = raw["models"][name]
-            for p in path[:-1]:
-                d = d.setdefault(p, {})
-            d[path[-1]] = v
-        elif k.startswith("run."):
-            u["run"][k[4:]] = v
-        else:
-            u[k] = v
-    raw["uncertainty"] = u
-    return raw
-
-
-def test_default_params_are_valid():
-    p = validate(_params())
-    assert p.uncertainty.ensemble and p.uncertainty.selectivenet
-
-
-@pytest.mark.parametrize("over,match", [
-    ({"run.coverages": [0.5, 1.2]}, r"uncertainty.run.coverages.*\(0, 1\]"),
-    ({"run.coverages": [0.0, 0.5]}, r"uncertainty.run.coverages.*\(0, 1\]"),
-    ({"models.cnn_sel.train.objective_options.coverage": 1.5}, r"models.cnn_sel.train.objective_options.coverage"),
-    ({"models.cnn_sel.train.objective_options.coverage": 0}, r"target coverage must be in \(0, 1\]"),
-    ({"mc_dropout_T": 0}, r"uncertainty.mc_dropout_T.*T >= 1"),
-    ({"ensemble": []}, r"uncertainty.ensemble.*M >= 1"),
-    ({"mc_dropout": ["resnet"]}, r"uncertainty.mc_dropout: model 'resnet' has no dropout"),
-    ({"selectivenet": ["cnn"]}, r"uncertainty.selectivenet: model 'cnn' has arch 'small_cnn'"),
-    ({"softmax": ["cnn", "nope"]}, r"uncertainty.softmax.1: model 'nope' is not under models"),
-    ({"proxy": "cnn"}, r"also uncertainty.proxy"),
-    ({"run.eps": [0.0]}, r"uncertainty.run.eps"),
-])
-def test_bad_input_names_the_key(over, match):
-    with pytest.raises(AdvlabError, match=match):
-        validate(_params(**over))
-
-
 def test_bad_input_in_the_library(zoo):
     with pytest.raises(AdvlabError, match="mc_dropout.*ens_0 has none"):
         build_estimator("mc_dropout", [zoo["ens_0"]], ["ens_0"])
@@ -194,3 +134,10 @@ def test_bad_input_in_the_library(zoo):
         make_objective("selectivenet", coverage=1.5)
     with pytest.raises(AdvlabError, match="base='vit2'"):
         build_model("selectivenet", SHAPE, 10, base="vit2")
+    with pytest.raises(AdvlabError, match="bad arguments.*'T'"):
+        build_estimator("softmax", [zoo["cnn"]], ["cnn"], T=3)
+    with pytest.raises(AdvlabError, match="wraps one model"):
+        build_estimator("softmax", [zoo["cnn"], zoo["ens_0"]], ["cnn", "ens_0"])
+    with pytest.raises(AdvlabError, match="estimator 'bayes' is unknown; known: ensemble, mc_dropout"):
+        build_estimator("bayes", [zoo["cnn"]])
+    assert {"softmax", "mc_dropout", "ensemble", "selectivenet"} <= set(ESTIMATORS.names())
