@@ -137,5 +137,5 @@ def test_cifar_missing_and_damaged(tmp_path):
 
 def test_digits_and_unknown(digits):
     assert digits.images.shape == (1797, 1, 8, 8) and digits.images.max() == 255
-    with pytest.raises(AdvlabError, match="unknown dataset 'mnist'"):
+    with pytest.raises(AdvlabError, match="dataset 'mnist' is unknown; known: cifar10, cifar100, digits, fashion_mnist"):
         load_dataset("mnist")
