@@ -23,32 +23,53 @@ from advlab.defenses.detectors import (
 )
 from advlab.defenses.transforms import BitDepthReduction, MedianFilter
 from advlab.errors import check
+from advlab.registry import Registry
 
-__all__ = ["DETECTORS", "make_detector", "evaluate_detectors"]
+__all__ = ["DETECTORS", "detector_names", "make_detector", "evaluate_detectors"]
 
-DETECTORS = ("feature_squeezing", "mahalanobis", "lid")
+#: detectors by name: ``build(*, squeeze_bits, median, lid_k, lid_reference, seed) -> Detector``;
+#: metadata ``order`` (the default order of :func:`evaluate_detectors`)
+DETECTORS = Registry("detector")
+
+
+@DETECTORS.register("feature_squeezing", order=0)
+def _feature_squeezing(squeeze_bits, median, **_):
+    return FeatureSqueezingDetector([BitDepthReduction(squeeze_bits), MedianFilter(median)])
+
+
+@DETECTORS.register("mahalanobis", order=1)
+def _mahalanobis(**_):
+    return MahalanobisDetector()
+
+
+@DETECTORS.register("lid", order=2)
+def _lid(lid_k, lid_reference, seed, **_):
+    return LIDDetector(k=lid_k, reference_size=lid_reference, seed=seed)
+
+
+def detector_names() -> list[str]:
+    """The registered detectors in their default order."""
+    return sorted(DETECTORS.names(), key=lambda n: DETECTORS.meta(n)["order"])
 
 
 def make_detector(name: str, *, squeeze_bits: int = 1, median: int = 2, lid_k: int = 20,
                   lid_reference: int = 1000, seed: int = 0) -> Detector:
     """A detector by name: ``feature_squeezing`` (bit depth ``squeeze_bits`` and a
     ``median × median`` filter; Xu et al. use 1 bit for MNIST), ``mahalanobis``, ``lid``."""
-    check(name in DETECTORS, f"detector {name!r} does not exist; allowed: {', '.join(DETECTORS)}")
-    if name == "feature_squeezing":
-        return FeatureSqueezingDetector([BitDepthReduction(squeeze_bits), MedianFilter(median)])
-    if name == "mahalanobis":
-        return MahalanobisDetector()
-    return LIDDetector(k=lid_k, reference_size=lid_reference, seed=seed)
+    check(name in DETECTORS, f"detector {name!r} does not exist; allowed: {', '.join(detector_names())}")
+    return DETECTORS.get(name)(squeeze_bits=squeeze_bits, median=median, lid_k=lid_k, lid_reference=lid_reference,
+                               seed=seed)
 
 
 def evaluate_detectors(model: nn.Module, x_fit: torch.Tensor, y_fit: torch.Tensor, x_clean: torch.Tensor,
-                       adversarial: Mapping[str, torch.Tensor], detectors: Sequence[str] = DETECTORS,
+                       adversarial: Mapping[str, torch.Tensor], detectors: Sequence[str] | None = None,
                        masks: Mapping[str, torch.Tensor] | None = None, **options) -> list[dict]:
     """Detection AUROC of every detector against every attack.
 
     ``x_fit, y_fit``: clean data the detectors learn from (keep it disjoint from
     ``x_clean``). ``x_clean``: the clean test inputs (negatives). ``adversarial``: attack
-    name → adversarial inputs (positives). ``masks``: attack name → bool mask of the
+    name → adversarial inputs (positives). ``detectors``: names (default: every registered
+    detector, in :func:`detector_names` order). ``masks``: attack name → bool mask of the
     adversarial rows to use (e.g. the successful ones); the negatives are always all of
     ``x_clean``. ``options`` go to :func:`make_detector`.
 
@@ -57,7 +78,7 @@ def evaluate_detectors(model: nn.Module, x_fit: torch.Tensor, y_fit: torch.Tenso
     """
     check(len(x_clean) > 0, "x_clean is empty: detection needs clean negatives")
     rows = []
-    for name in detectors:
+    for name in detector_names() if detectors is None else detectors:
         det = make_detector(name, **options).fit(model, x_fit, y_fit)
         clean = det.score(x_clean)
         for attack, xa in adversarial.items():
