@@ -81,3 +81,32 @@ def test_gaussian_noise_has_the_requested_scale_and_seed():
     assert gaussian_noise(x, 0.5, clip=True).min() >= 0
     with pytest.raises(AdvlabError, match="sigma"):
         gaussian_noise(x, -1.0)
+
+
+def test_transform_registry_builds_every_kind_by_name():
+    from advlab.defenses.transforms import TRANSFORMS, make_transform
+
+    assert TRANSFORMS.names() == ["bit_depth", "jpeg", "median", "resize_pad"]
+    bd = make_transform("bit_depth", {"bits": 3}, bpda=True)
+    assert isinstance(bd, BitDepthReduction) and bd.bits == 3 and bd.bpda
+    assert isinstance(make_transform("median", {}), MedianFilter)
+    assert make_transform("jpeg", {"quality": 40}).quality == 40
+    rp = make_transform("resize_pad", {}, seed=5)
+    assert isinstance(rp, RandomResizePad) and rp.seed == 5
+    assert make_transform("resize_pad", {"seed": 9}, seed=5).seed == 9  # an explicit option wins
+    with pytest.raises(AdvlabError, match="defense kind 'blur' does not exist; allowed: bit_depth, jpeg"):
+        make_transform("blur", {})
+    with pytest.raises(AdvlabError, match=r"defense 'median': bad options \['size'\]"):
+        make_transform("median", {"size": 3})
+
+
+def test_naive_and_adaptive_views():
+    from advlab.defenses.transforms import NoGradient, naive_and_adaptive
+
+    naive, adaptive, randomized = naive_and_adaptive("median", {"kernel_size": 2}, seed=3)
+    assert not randomized and isinstance(naive, NoGradient) and adaptive.bpda
+    g = _input_grad(naive, _img())
+    assert g is not None and g.abs().max() == 0  # the naive attacker gets a zero gradient
+    assert torch.equal(naive(_img()), adaptive(_img()))  # same forward value
+    naive, adaptive, randomized = naive_and_adaptive("resize_pad", {}, seed=3)
+    assert randomized and naive.seed == 3 and adaptive.seed == 4

@@ -19,6 +19,7 @@ import torch
 from advlab.attacks.constraints import label_kept
 from advlab.attacks.gradient import Oracle, score_and_grad
 from advlab.attacks.objectives import ACEDirection, State
+from advlab.attacks.spec import AttackSpec, SearchContext, module, positive_int, register_attack
 
 
 def ace(target: Oracle, objective: ACEDirection, x: torch.Tensor, s: State, eps: float, *,
@@ -42,3 +43,12 @@ def ace(target: Oracle, objective: ACEDirection, x: torch.Tensor, s: State, eps:
             break
     return x_adv
 
+
+
+@register_attack(AttackSpec("ace", "white-box or black-box (proxy)", {"proxy": None, "halvings": 15, "eot_samples": 1},
+                            {"proxy": module("proxy", optional=True), "halvings": positive_int("halvings", 1),
+                             "eot_samples": positive_int("eot_samples", 1)},
+                            objectives=("ace",), doc="Galil & El-Yaniv 2021, step-halving"))
+def _ace_search(c: SearchContext) -> torch.Tensor:
+    proxy = None if c.p["proxy"] is None else Oracle(c.p["proxy"], len(c.x), c.x.device, c.objective.needs_kappa)
+    return ace(c.oracle, c.objective, c.x, c.s, c.ball.eps, proxy=proxy, **c.pick("halvings", "eot_samples"))

@@ -19,6 +19,7 @@ import torch
 
 from advlab.attacks.constraints import bcast, flat_norm
 from advlab.attacks.gradient import Oracle
+from advlab.attacks.spec import AttackSpec, SearchContext, positive, positive_int, register_attack
 
 
 def _binary_search(oracle, x, x_adv, y, idx, threshold: float):
@@ -108,3 +109,14 @@ def hop_skip_jump(oracle: Oracle, x: torch.Tensor, y: torch.Tensor, clean_pred: 
         x_adv[act] = xb
         dist_all[act] = flat_norm(xb - xa, "l2")
     return x_adv
+
+
+@register_attack(AttackSpec("hsja", "black-box (labels)",
+                            {"max_queries": 1000, "iterations": 40, "init_evals": 100, "max_evals": 1000, "gamma": 1.0},
+                            {"max_queries": positive_int("max_queries", 1), "iterations": positive_int("iterations", 1),
+                             "init_evals": positive_int("init_evals", 1), "max_evals": positive_int("max_evals", 1),
+                             "gamma": positive("gamma")},
+                            norms=("l2",), objectives=("margin",), bounded=False, doc="Chen et al. 2020, HopSkipJump L2"))
+def _hsja_search(c: SearchContext) -> torch.Tensor:
+    return hop_skip_jump(c.oracle, c.x, c.y, c.logp0.argmax(1),
+                         **c.pick("max_queries", "iterations", "init_evals", "max_evals", "gamma"), generator=c.gen)

@@ -20,11 +20,43 @@ SPEC §4.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from advlab.errors import check
+from advlab.registry import Registry
 
 State = dict[str, torch.Tensor]
+
+#: every objective by name; metadata ``family`` ("misclassify", "calibration" or "ace")
+#: and ``order`` (registration order: the order of the engine's allowed lists)
+OBJECTIVES = Registry("objective")
+FAMILIES = ("misclassify", "calibration", "ace")
+
+
+def register(family: str, **meta):
+    """Class decorator: register an :class:`Objective` subclass under its ``name`` (``meta``:
+    e.g. ``short``, the prefix of a calibration objective's result keys)."""
+    check(family in FAMILIES, f"objective family {family!r} is unknown; allowed: {list(FAMILIES)}")
+
+    def add(cls):
+        OBJECTIVES.register(cls.name, cls, family=family, order=len(OBJECTIVES), **meta)
+        return cls
+
+    return add
+
+
+def objective_names(family: str | None = None) -> tuple[str, ...]:
+    """Registered objective names in registration order, optionally of one family."""
+    names = sorted(OBJECTIVES.names(), key=lambda n: OBJECTIVES.meta(n)["order"])
+    return tuple(n for n in names if family is None or OBJECTIVES.meta(n)["family"] == family)
+
+
+def objective_params() -> set[str]:
+    """Every threshold an objective takes (the keyword arguments of the constructors)."""
+    return {k for _, cls in OBJECTIVES.items() for k in inspect.signature(cls.__init__).parameters
+            if k != "self" and k not in ("args", "kwargs")}
 
 
 def pick(logp: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
@@ -75,6 +107,7 @@ class Objective:
         return f"{type(self).__name__}({args})"
 
 
+@register("misclassify")
 class MisclassifyCE(Objective):
     """Untargeted cross-entropy ``CE(f(x'), y)`` (FGSM, Madry et al. PGD)."""
 
@@ -87,6 +120,7 @@ class MisclassifyCE(Objective):
         return logp.argmax(1) != s["y"]
 
 
+@register("misclassify")
 class MisclassifyMargin(MisclassifyCE):
     """Untargeted margin ``max_{k≠y} z_k − z_y`` (Carlini–Wagner f6, Square Attack).
 
@@ -106,6 +140,7 @@ def _check_threshold(name: str, value: float) -> float:
     return float(value)
 
 
+@register("calibration", short="under")
 class Underconfidence(Objective):
     """Minimise ``m = p_ŷ − max_{k≠ŷ} p_k``; done when ``m ≤ tau_u`` (SPEC §3).
 
@@ -126,6 +161,7 @@ class Underconfidence(Objective):
         return prob_margin(logp, s["yhat"]) <= self.tau_u
 
 
+@register("calibration", short="over")
 class Overconfidence(Objective):
     """Maximise ``p_ŷ``; done when ``c ≥ tau_o`` (default 0.99, SPEC §3).
 
@@ -150,6 +186,7 @@ class Overconfidence(Objective):
         return pick(logp, s["yhat"]).exp() >= self.tau_o
 
 
+@register("calibration", short="maxmis")
 class MaxMiscalibration(Objective):
     """Underconfidence where ``ŷ = y``, overconfidence where ``ŷ ≠ y`` (SPEC §3).
 
@@ -177,6 +214,7 @@ class MaxMiscalibration(Objective):
         return torch.where(s["right"], self.under.done(logp, kappa, s), self.over.done(logp, kappa, s))
 
 
+@register("calibration", short="random")
 class RandomConfidence(Objective):
     """Push ``c`` toward a per-sample target ``t ~ U(1/K + 0.05, 0.99)`` (SPEC §3).
 
@@ -209,6 +247,7 @@ class RandomConfidence(Objective):
         return (pick(logp, s["yhat"]).exp() - s["target"]).abs() <= self.tolerance
 
 
+@register("ace")
 class ACEDirection(Objective):
     """ACE score ``d·s(x')`` with ``s(x) = κ(f(x))[ŷ]`` and ``d = −1`` where ``ŷ = y``,
     ``+1`` where ``ŷ ≠ y`` (Galil & El-Yaniv 2021, SPEC §4).
@@ -239,14 +278,7 @@ class ACEDirection(Objective):
         return self.score(logp, kappa, s) > s["clean"]
 
 
-OBJECTIVES: dict[str, type[Objective]] = {
-    cls.name: cls
-    for cls in (MisclassifyCE, MisclassifyMargin, Underconfidence, Overconfidence,
-                MaxMiscalibration, RandomConfidence, ACEDirection)
-}
-
-
 def make_objective(name: str, **params) -> Objective:
     """Objective by name; unknown names and bad thresholds raise :class:`AdvlabError`."""
-    check(name in OBJECTIVES, f"objective={name!r} is unknown; allowed: {sorted(OBJECTIVES)}")
-    return OBJECTIVES[name](**params)
+    check(name in OBJECTIVES, f"objective={name!r} is unknown; allowed: {OBJECTIVES.names()}")
+    return OBJECTIVES.get(name)(**params)

@@ -17,119 +17,33 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
-from advlab.attacks import ace as ace_mod
-from advlab.attacks import decision, square, whitebox
-from advlab.attacks.constraints import NORMS, Ball, bcast, flat_norm
+from advlab.attacks.constraints import Ball, bcast, flat_norm
 from advlab.attacks.gradient import BPDAView, Oracle
-from advlab.attacks.objectives import OBJECTIVES, make_objective
+from advlab.attacks.objectives import OBJECTIVES, make_objective, objective_params
 from advlab.attacks.result import AttackResult
-from advlab.errors import AdvlabError, check
-
-MISCLASSIFY = ("ce", "margin")
-CALIBRATION = ("underconfidence", "overconfidence", "max_miscalibration", "random_confidence")
-OBJECTIVE_PARAMS = {"tau_u", "tau_o", "tolerance"}
-
-
-def _int(name, lo):
-    def f(v):
-        check(isinstance(v, int) and not isinstance(v, bool) and v >= lo,
-              f"{name}={v!r} is not allowed: it must be an integer ≥ {lo}")
-    return f
-
-
-def _pos(name, hi=math.inf, hi_closed=True):
-    def f(v):
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and (v <= hi if hi_closed else v < hi)
-        check(ok, f"{name}={v!r} is not allowed: it must be a number in (0, {hi}{']' if hi_closed else ')'}")
-    return f
-
-
-def _nonneg(name):
-    def f(v):
-        check(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
-              f"{name}={v!r} is not allowed: it must be a number ≥ 0")
-    return f
-
-
-def _bool(name):
-    def f(v):
-        check(isinstance(v, bool), f"{name}={v!r} is not allowed: it must be True or False")
-    return f
-
-
-def _module(name, optional=False):
-    def f(v):
-        check((optional and v is None) or isinstance(v, nn.Module),
-              f"{name}={type(v).__name__} is not allowed: it must be a torch.nn.Module"
-              + (" or None" if optional else ""))
-    return f
-
-
-@dataclass(frozen=True)
-class AttackSpec:
-    """One registered search: its defaults, validators, allowed norms and objectives."""
-
-    name: str
-    threat: str
-    defaults: dict
-    validators: dict[str, Callable]
-    norms: tuple = NORMS
-    objectives: tuple = tuple(OBJECTIVES)
-    bounded: bool = True
-    doc: str = ""
-
+from advlab.attacks.spec import ATTACKS, AttackSpec, SearchContext, boolean, positive, positive_int
+from advlab.errors import check
 
 _COMMON = {"eps": 8 / 255, "norm": "linf", "objective": "ce", "seed": 0, "bpda": False}
-_PGD = {"steps": 10, "alpha": None, "restarts": 1, "random_start": True, "eot_samples": 1}
-_PGD_V = {"steps": _int("steps", 1), "alpha": lambda v: v is None or _pos("alpha")(v),
-          "restarts": _int("restarts", 1), "random_start": _bool("random_start"),
-          "eot_samples": _int("eot_samples", 1)}
-
-ATTACKS: dict[str, AttackSpec] = {s.name: s for s in (
-    AttackSpec("fgsm", "white-box", {"eot_samples": 1}, {"eot_samples": _int("eot_samples", 1)},
-               doc="Goodfellow et al. 2015"),
-    AttackSpec("pgd", "white-box", dict(_PGD), dict(_PGD_V),
-               doc="Madry et al. 2018; label-preserving with calibration/ACE objectives"),
-    AttackSpec("cw", "white-box", {"c": 1.0, "confidence": 0.0, "steps": 100, "lr": 0.01, "binary_steps": 5},
-               {"c": _pos("c"), "confidence": _nonneg("confidence"), "steps": _int("steps", 1),
-                "lr": _pos("lr"), "binary_steps": _int("binary_steps", 1)},
-               norms=("l2",), objectives=("margin",), bounded=False, doc="Carlini & Wagner 2017, L2"),
-    AttackSpec("square", "black-box (scores)", {"n_queries": 1000, "p_init": 0.8, "rescale_schedule": True},
-               {"n_queries": _int("n_queries", 1), "p_init": _pos("p_init", 1.0),
-                "rescale_schedule": _bool("rescale_schedule")},
-               objectives=("margin", "ce", *CALIBRATION, "ace"), doc="Andriushchenko et al. 2020"),
-    AttackSpec("hsja", "black-box (labels)",
-               {"max_queries": 1000, "iterations": 40, "init_evals": 100, "max_evals": 1000, "gamma": 1.0},
-               {"max_queries": _int("max_queries", 1), "iterations": _int("iterations", 1),
-                "init_evals": _int("init_evals", 1), "max_evals": _int("max_evals", 1), "gamma": _pos("gamma")},
-               norms=("l2",), objectives=("margin",), bounded=False, doc="Chen et al. 2020, HopSkipJump L2"),
-    AttackSpec("transfer", "gray-box (surrogate)", {"surrogate": None, **_PGD},
-               {"surrogate": _module("surrogate"), **_PGD_V}, doc="PGD on a surrogate, evaluated on the target"),
-    AttackSpec("ace", "white-box or black-box (proxy)", {"proxy": None, "halvings": 15, "eot_samples": 1},
-               {"proxy": _module("proxy", optional=True), "halvings": _int("halvings", 1),
-                "eot_samples": _int("eot_samples", 1)},
-               objectives=("ace",), doc="Galil & El-Yaniv 2021, step-halving"),
-)}
 
 
 def _default_objective(spec: AttackSpec) -> str:
-    return spec.objectives[0]
+    return spec.allowed_objectives()[0]
 
 
 def _validate(name: str, model, x, y, params: dict) -> tuple[AttackSpec, dict, dict]:
-    check(name in ATTACKS, f"attack={name!r} is unknown; allowed: {sorted(ATTACKS)}")
-    spec = ATTACKS[name]
-    allowed = set(_COMMON) | set(spec.defaults) | OBJECTIVE_PARAMS
+    check(name in ATTACKS, f"attack={name!r} is unknown; allowed: {ATTACKS.names()}")
+    spec = ATTACKS.get(name)
+    obj_keys = objective_params()
+    allowed = set(_COMMON) | set(spec.defaults) | obj_keys
     unknown = sorted(set(params) - allowed)
     check(not unknown, f"parameter(s) {unknown} are unknown for attack {name!r}; allowed: {sorted(allowed)}")
     p = {**_COMMON, "objective": _default_objective(spec), **spec.defaults, **params}
-    obj_params = {k: p.pop(k) for k in OBJECTIVE_PARAMS if k in p}
+    obj_params = {k: p.pop(k) for k in obj_keys if k in p}
 
     check(isinstance(model, nn.Module), f"model={type(model).__name__} is not allowed: it must be a torch.nn.Module")
     check(isinstance(x, torch.Tensor) and x.dim() == 4 and x.is_floating_point(),
@@ -142,12 +56,12 @@ def _validate(name: str, model, x, y, params: dict) -> tuple[AttackSpec, dict, d
 
     check(p["norm"] in spec.norms, f"norm={p['norm']!r} is not allowed for attack {name!r}; allowed: {list(spec.norms)}")
     eps_max = 1.0 if p["norm"] == "linf" else math.sqrt(x[0].numel())
-    _pos("eps", eps_max)(p["eps"])
-    check(p["objective"] in OBJECTIVES, f"objective={p['objective']!r} is unknown; allowed: {sorted(OBJECTIVES)}")
-    check(p["objective"] in spec.objectives,
-          f"objective={p['objective']!r} is not allowed for attack {name!r}; allowed: {list(spec.objectives)}")
-    _int("seed", 0)(p["seed"])
-    _bool("bpda")(p["bpda"])
+    positive("eps", eps_max)(p["eps"])
+    check(p["objective"] in OBJECTIVES, f"objective={p['objective']!r} is unknown; allowed: {OBJECTIVES.names()}")
+    check(p["objective"] in spec.allowed_objectives(),
+          f"objective={p['objective']!r} is not allowed for attack {name!r}; allowed: {list(spec.allowed_objectives())}")
+    positive_int("seed", 0)(p["seed"])
+    boolean("bpda")(p["bpda"])
     if p["bpda"]:
         check(callable(getattr(model, "bpda_forward", None)),
               f"bpda=True needs a model with a bpda_forward(x) method; {type(model).__name__} has none")
@@ -189,13 +103,14 @@ def run_attack(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     Common parameters: ``eps`` (default 8/255), ``norm`` ("linf"/"l2"), ``objective``
     (see :data:`advlab.attacks.objectives.OBJECTIVES`; thresholds ``tau_u``, ``tau_o``,
     ``tolerance``), ``seed``, ``bpda`` (attack the model's ``bpda_forward``). The
-    attack-specific parameters and defaults are in :data:`ATTACKS`.
+    attack-specific parameters and defaults are in the specs of
+    :data:`~advlab.attacks.spec.ATTACKS`; the search is ``spec.search``.
     """
     if batch_size is not None:
         check(isinstance(batch_size, int) and batch_size >= 1, f"batch_size={batch_size!r}: must be an integer >= 1")
     step = len(x) if batch_size is None else batch_size
     seed = params.pop("seed", 0)
-    _int("seed", 0)(seed)
+    positive_int("seed", 0)(seed)
     device = x.device if device is None else device
     return AttackResult.concat([
         _run_one(name, model, x[i:i + step].to(device), y[i:i + step].to(device), seed=seed + b, **params)
@@ -219,7 +134,7 @@ def _run_one(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **pa
         check(y.min() >= 0 and y.max() < k, f"y has labels in [{int(y.min())}, {int(y.max())}]: the model has K={k} classes")
         s = objective.prepare(logp0, y, kappa0, gen)
         ball = Ball(p["norm"], float(p["eps"]))
-        x_adv = _search(spec.name, p, oracle, objective, x, y, s, ball, gen, logp0, kappa0)
+        x_adv = spec.search(SearchContext(p, oracle, objective, x, y, s, ball, gen, logp0, kappa0))
 
         with torch.no_grad():
             logp1, kappa1 = oracle.model(x_adv), None
@@ -240,38 +155,9 @@ def _run_one(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **pa
                               attack=spec.name, objective=objective.name, params=record)
 
 
-def _search(name, p, oracle, objective, x, y, s, ball, gen, logp0, kappa0):
-    pgd_keys = ("steps", "alpha", "restarts", "random_start", "eot_samples")
-    if name == "fgsm":
-        return whitebox.fgsm(oracle, objective, x, s, ball, eot_samples=p["eot_samples"])
-    if name == "pgd":
-        return whitebox.pgd(oracle, objective, x, s, ball, generator=gen, logp_clean=logp0, kappa_clean=kappa0,
-                            **{k: p[k] for k in pgd_keys})
-    if name == "transfer":
-        surrogate = Oracle(p["surrogate"], len(x), x.device, objective.needs_kappa)
-        return whitebox.transfer(oracle, surrogate, objective, x, s, ball, generator=gen,
-                                 **{k: p[k] for k in pgd_keys})
-    if name == "cw":
-        return whitebox.cw_l2(oracle, x, y, c=p["c"], confidence=p["confidence"], steps=p["steps"], lr=p["lr"],
-                              binary_steps=p["binary_steps"])
-    if name == "square":
-        return square.square(oracle, objective, x, s, ball, n_queries=p["n_queries"], p_init=p["p_init"],
-                             rescale_schedule=p["rescale_schedule"], generator=gen, logp_clean=logp0,
-                             kappa_clean=kappa0)
-    if name == "hsja":
-        return decision.hop_skip_jump(oracle, x, y, logp0.argmax(1), max_queries=p["max_queries"],
-                                      iterations=p["iterations"], init_evals=p["init_evals"],
-                                      max_evals=p["max_evals"], gamma=p["gamma"], generator=gen)
-    if name == "ace":
-        proxy = None if p["proxy"] is None else Oracle(p["proxy"], len(x), x.device, objective.needs_kappa)
-        return ace_mod.ace(oracle, objective, x, s, ball.eps, proxy=proxy, halvings=p["halvings"],
-                           eot_samples=p["eot_samples"])
-    raise AdvlabError(f"attack={name!r} has no search")  # unreachable: names are checked up front
-
-
 def attack_names() -> list[str]:
     """Registered attack names."""
-    return sorted(ATTACKS)
+    return ATTACKS.names()
 
 
 __all__ = ["run_attack", "ATTACKS", "AttackSpec", "attack_names"]

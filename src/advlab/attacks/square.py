@@ -28,7 +28,8 @@ import torch
 
 from advlab.attacks.constraints import Ball, bcast, flat_norm, label_kept
 from advlab.attacks.gradient import Oracle
-from advlab.attacks.objectives import Objective, State
+from advlab.attacks.objectives import Objective, State, objective_names
+from advlab.attacks.spec import AttackSpec, SearchContext, boolean, positive, positive_int, register_attack
 from advlab.attacks.whitebox import subset
 
 _SCHEDULE = ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64),
@@ -203,3 +204,13 @@ def square(oracle: Oracle, objective: Objective, x: torch.Tensor, s: State, ball
         x_best[ib], best[ib] = cand[better], score[better]
         done[active[fin]] = True
     return x_best
+
+
+@register_attack(AttackSpec("square", "black-box (scores)", {"n_queries": 1000, "p_init": 0.8, "rescale_schedule": True},
+                            {"n_queries": positive_int("n_queries", 1), "p_init": positive("p_init", 1.0),
+                             "rescale_schedule": boolean("rescale_schedule")},
+                            objectives=("margin", "ce", *objective_names("calibration"), *objective_names("ace")),
+                            doc="Andriushchenko et al. 2020"))
+def _square_search(c: SearchContext) -> torch.Tensor:
+    return square(c.oracle, c.objective, c.x, c.s, c.ball, **c.pick("n_queries", "p_init", "rescale_schedule"),
+                  generator=c.gen, logp_clean=c.logp0, kappa_clean=c.kappa0)

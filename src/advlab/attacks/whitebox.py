@@ -12,6 +12,8 @@ import torch
 from advlab.attacks.constraints import Ball, bcast, label_kept
 from advlab.attacks.gradient import Oracle, score_and_grad
 from advlab.attacks.objectives import Objective, State, best_other, pick
+from advlab.attacks.spec import (AttackSpec, SearchContext, boolean, module, nonnegative, positive, positive_int,
+                                 register_attack)
 
 
 def subset(s: State, idx) -> State:
@@ -162,3 +164,41 @@ def transfer(target: Oracle, surrogate: Oracle, objective: Objective, x: torch.T
     target.count(None)
     return x_adv
 
+
+
+# --- registration: one spec per search, carrying its search function -------------------------
+
+PGD_DEFAULTS = {"steps": 10, "alpha": None, "restarts": 1, "random_start": True, "eot_samples": 1}
+PGD_VALIDATORS = {"steps": positive_int("steps", 1), "alpha": lambda v: v is None or positive("alpha")(v),
+                  "restarts": positive_int("restarts", 1), "random_start": boolean("random_start"),
+                  "eot_samples": positive_int("eot_samples", 1)}
+
+
+@register_attack(AttackSpec("fgsm", "white-box", {"eot_samples": 1}, {"eot_samples": positive_int("eot_samples", 1)},
+                            doc="Goodfellow et al. 2015"))
+def _fgsm_search(c: SearchContext) -> torch.Tensor:
+    return fgsm(c.oracle, c.objective, c.x, c.s, c.ball, eot_samples=c.p["eot_samples"])
+
+
+@register_attack(AttackSpec("pgd", "white-box", dict(PGD_DEFAULTS), dict(PGD_VALIDATORS),
+                            doc="Madry et al. 2018; label-preserving with calibration/ACE objectives"))
+def _pgd_search(c: SearchContext) -> torch.Tensor:
+    return pgd(c.oracle, c.objective, c.x, c.s, c.ball, generator=c.gen, logp_clean=c.logp0, kappa_clean=c.kappa0,
+               **c.pick(*PGD_DEFAULTS))
+
+
+@register_attack(AttackSpec("cw", "white-box", {"c": 1.0, "confidence": 0.0, "steps": 100, "lr": 0.01, "binary_steps": 5},
+                            {"c": positive("c"), "confidence": nonnegative("confidence"),
+                             "steps": positive_int("steps", 1), "lr": positive("lr"),
+                             "binary_steps": positive_int("binary_steps", 1)},
+                            norms=("l2",), objectives=("margin",), bounded=False, doc="Carlini & Wagner 2017, L2"))
+def _cw_search(c: SearchContext) -> torch.Tensor:
+    return cw_l2(c.oracle, c.x, c.y, **c.pick("c", "confidence", "steps", "lr", "binary_steps"))
+
+
+@register_attack(AttackSpec("transfer", "gray-box (surrogate)", {"surrogate": None, **PGD_DEFAULTS},
+                            {"surrogate": module("surrogate"), **PGD_VALIDATORS},
+                            doc="PGD on a surrogate, evaluated on the target"))
+def _transfer_search(c: SearchContext) -> torch.Tensor:
+    surrogate = Oracle(c.p["surrogate"], len(c.x), c.x.device, c.objective.needs_kappa)
+    return transfer(c.oracle, surrogate, c.objective, c.x, c.s, c.ball, generator=c.gen, **c.pick(*PGD_DEFAULTS))

@@ -20,16 +20,24 @@ from advlab.defenses.posthoc import (
 )
 from advlab.defenses.smoothing import ABSTAIN, certify, clopper_pearson_lower, predict, sample_counts
 from advlab.defenses.transforms import (
+    TRANSFORMS,
     BitDepthReduction,
     InputTransform,
     JPEGCompression,
     MedianFilter,
+    NoGradient,
     RandomResizePad,
     gaussian_noise,
+    make_transform,
+    naive_and_adaptive,
 )
 
 __all__ = [
     "ABSTAIN",
+    "TRANSFORMS",
+    "NoGradient",
+    "make_transform",
+    "naive_and_adaptive",
     "CS_BANDS",
     "BitDepthReduction",
     "CompressionScaling",

@@ -27,7 +27,8 @@ def evaluate_detectors(model: nn.Module, x_fit: torch.Tensor, y_fit: torch.Tenso
 
     ``x_fit, y_fit``: clean data the detectors learn from (keep it disjoint from
     ``x_clean``). ``x_clean``: the clean test inputs (negatives). ``adversarial``: attack
-    name → adversarial inputs (positives). ``masks``: attack name → bool mask of the
+    name → adversarial inputs (positives). ``detectors``: names (default: every registered
+    detector). ``masks``: attack name → bool mask of the
     adversarial rows to use (e.g. the successful ones); the negatives are always all of
     ``x_clean``. ``detectors``: :data:`DETECTORS` names (default: every one).
     ``options`` go to :func:`make_detector`.

@@ -11,6 +11,13 @@ Randomisation: random resize-and-pad (Xie et al. 2018), differentiable, to be at
 with EOT. Adding noise: :func:`gaussian_noise` for Gaussian noise augmentation.
 
 Compose a defended model as ``nn.Sequential(transform, model)``.
+
+:data:`TRANSFORMS` registers every transform by kind (metadata ``randomized``: a randomized
+transform takes a ``seed`` and is attacked with EOT; a deterministic one takes ``bpda`` and
+is attacked with BPDA). :func:`make_transform` is the one factory (params validate kinds
+against the registry); :func:`naive_and_adaptive` builds the two views of a defense that
+the naive and the adaptive attacker differentiate. Adding a transform: the class plus one
+``TRANSFORMS.register`` line.
 """
 
 from __future__ import annotations
@@ -21,9 +28,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advlab.errors import check
+from advlab.errors import AdvlabError, check
+from advlab.registry import Registry
 
 __all__ = [
+    "TRANSFORMS",
+    "make_transform",
+    "naive_and_adaptive",
+    "NoGradient",
     "InputTransform",
     "BitDepthReduction",
     "MedianFilter",
@@ -189,3 +201,55 @@ def gaussian_noise(x: torch.Tensor, sigma: float, generator: torch.Generator | N
     noise = torch.randn(x.shape, generator=generator, device=x.device if generator is None else generator.device, dtype=x.dtype)
     y = x + sigma * noise.to(x.device)
     return y.clamp(0, 1) if clip else y
+
+
+#: input transforms by kind; metadata ``randomized`` (seeded, attacked with EOT) or not (BPDA)
+TRANSFORMS = Registry("input transform")
+TRANSFORMS.register("bit_depth", BitDepthReduction, randomized=False)
+TRANSFORMS.register("median", MedianFilter, randomized=False)
+TRANSFORMS.register("jpeg", JPEGCompression, randomized=False)
+TRANSFORMS.register("resize_pad", RandomResizePad, randomized=True)
+
+
+def make_transform(kind: str, options: dict, bpda: bool = False, seed: int = 0) -> nn.Module:
+    """An inference-time defense by kind; a bad kind or option is an error naming it.
+
+    A randomized transform gets ``seed`` (unless ``options`` set one); a deterministic one
+    gets ``bpda``."""
+    if kind not in TRANSFORMS:
+        raise AdvlabError(f"defense kind {kind!r} does not exist; allowed: {', '.join(TRANSFORMS.names())}")
+    cls, opts = TRANSFORMS.get(kind), dict(options)
+    try:
+        if TRANSFORMS.meta(kind)["randomized"]:
+            return cls(seed=opts.pop("seed", seed), **opts)
+        return cls(bpda=bpda, **opts)
+    except TypeError as err:
+        raise AdvlabError(f"defense {kind!r}: bad options {sorted(options)} ({err})") from None
+
+
+class NoGradient(nn.Module):
+    """What a naive attacker differentiates: the transform as implemented. A detached
+    transform (median, JPEG) has no gradient at all; we give it a zero one so that the
+    engine's PGD can run (as autograd does for rounding in bit-depth reduction)."""
+
+    def __init__(self, transform: nn.Module):
+        super().__init__()
+        self.transform = transform
+
+    def forward(self, x):
+        y = self.transform(x)
+        return y if y.requires_grad or not x.requires_grad else y.detach() + 0.0 * x
+
+
+def naive_and_adaptive(kind: str, options: dict, seed: int = 0) -> tuple[nn.Module, nn.Module, bool]:
+    """The two views of a defense (Athalye et al. 2018): ``(naive, adaptive, randomized)``.
+
+    Deterministic squeezers: naive = the transform as implemented (zero or no gradient),
+    adaptive = BPDA (straight-through). Randomized transforms: both are the transform
+    itself (naive seeded ``seed``, adaptive ``seed + 1``); the adaptive attacker averages
+    several draws per step (EOT)."""
+    randomized = kind in TRANSFORMS and TRANSFORMS.meta(kind)["randomized"]
+    naive = make_transform(kind, options, bpda=False, seed=seed)
+    naive = naive if randomized else NoGradient(naive)
+    adaptive = make_transform(kind, options, bpda=not randomized, seed=seed + 1)
+    return naive, adaptive, randomized

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from advlab.params.spine import num_classes
-from advlab.params.core import ModelRef, Name, NonNegInt, OpenProb, PosInt, Strict
+from advlab.params.core import ModelRef, Name, NonNegInt, OpenProb, PosInt, Strict, one_of
+from advlab.params.names import DetectorName, detector_names
 
 
 # Calibration attacks (SPEC §3, issue 4): see advlab.study.calibration. Every name below is
 # checked against the registry that defines it, never against a list written here.
 def calibration_objectives() -> list[str]:
-    """The engine objectives of family ``calibration`` (the engine registry's metadata)."""
-    from advlab.attacks import objectives
+    """The engine objectives of family ``calibration``, in registration order."""
+    from advlab.attacks.objectives import objective_names
 
-    reg = objectives.OBJECTIVES
-    if hasattr(reg, "meta"):
-        return [n for n in reg.names() if reg.meta(n).get("family") == "calibration"]
-    from advlab.attacks.registry import CALIBRATION  # TODO(lead, merge): drop this fallback
-
-    return list(CALIBRATION)
+    return list(objective_names("calibration"))
 
 
 def _searches() -> list[str]:
@@ -36,32 +32,16 @@ def _linf_searches() -> list[str]:
     return [k for k, (_, norm) in SEARCHES.items() if norm == "linf"]
 
 
-def _detectors() -> list[str]:
-    from advlab.defenses.detectors import DETECTORS
-
-    return DETECTORS.names()
-
-
 def _posthoc() -> list[str]:
     from advlab.defenses.posthoc import POSTHOC
 
     return POSTHOC.names()
 
 
-def _one_of(known: Callable[[], list[str]], what: str):
-    def check(v: str) -> str:
-        if v not in (names := known()):
-            raise ValueError(f"{what} {v!r} is unknown; known: {', '.join(names)}")
-        return v
-
-    return AfterValidator(check)
-
-
-CalObjective = Annotated[str, _one_of(calibration_objectives, "calibration objective")]
-CalSearch = Annotated[str, _one_of(_searches, "calibration search")]
-LinfSearch = Annotated[str, _one_of(_linf_searches, "L∞ calibration search")]
-DetectorName = Annotated[str, _one_of(_detectors, "detector")]
-PosthocName = Annotated[str, _one_of(_posthoc, "post-hoc defense")]
+CalObjective = Annotated[str, one_of(calibration_objectives, "calibration objective")]
+CalSearch = Annotated[str, one_of(_searches, "calibration search")]
+LinfSearch = Annotated[str, one_of(_linf_searches, "L∞ calibration search")]
+PosthocName = Annotated[str, one_of(_posthoc, "post-hoc defense")]
 
 
 class CalThresholds(Strict):
@@ -90,7 +70,7 @@ class CalAttackParams(Strict):
 
 
 class CalDetectionParams(Strict):
-    detectors: list[DetectorName] = Field(default_factory=_detectors)
+    detectors: list[DetectorName] = Field(default_factory=detector_names)
     fit_size: PosInt = Field(1000, description="validation examples the detectors are fitted on")
     lid_k: Annotated[int, Field(ge=2)] = 20
 

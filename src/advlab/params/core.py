@@ -43,6 +43,17 @@ ModelRef = Annotated[str, AfterValidator(_model_ref)]
 """The name of an entry under ``models:``."""
 
 
+def one_of(known, what: str) -> AfterValidator:
+    """A validator: the value must be one of ``known()`` (a registry's names, looked up lazily)."""
+
+    def check(v: str) -> str:
+        if v not in (names := known()):
+            raise ValueError(f"{what} {v!r} is unknown; known: {', '.join(names)}")
+        return v
+
+    return AfterValidator(check)
+
+
 def first_error(err: ValidationError) -> str:
     e = err.errors()[0]
     msg = e["msg"].removeprefix("Value error, ")

@@ -6,13 +6,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from advlab.params.core import ModelRef, Name, NonNegInt, OpenProb, PosInt, Prob, Strict, UnitEps, merge_train
+from advlab.params.names import DetectorName, detector_names
+from advlab.params.core import ModelRef, Name, NonNegInt, PosInt, Prob, Strict, merge_train
 
 
 class EvasionAttackParams(Strict):
     """One evasion attack run by ``evasion@<model>``: an engine attack and its settings."""
 
-    attack: str = Field(description="an engine attack: fgsm, pgd, cw, square, hsja, transfer")
+    attack: str = Field(description="an engine attack that can misclassify (a search of advlab.attacks.ATTACKS "
+                                    "allowing a 'misclassify' objective)")
     eps: Annotated[float, Field(gt=0.0)]
     norm: Literal["linf", "l2"] = "linf"
     params: dict[str, Any] = Field({}, description="engine parameters (steps, n_queries, ...)")
@@ -21,12 +23,13 @@ class EvasionAttackParams(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "EvasionAttackParams":
-        from advlab.attacks.registry import ATTACKS
+        from advlab.attacks import ATTACKS, OBJECTIVES
 
-        if self.attack not in ATTACKS or self.attack == "ace":
-            raise ValueError(f"attack {self.attack!r} is unknown here; allowed: "
-                             f"{', '.join(a for a in sorted(ATTACKS) if a != 'ace')}")
-        spec = ATTACKS[self.attack]
+        allowed = [a for a in ATTACKS.names()
+                   if any(OBJECTIVES.meta(o)["family"] == "misclassify" for o in ATTACKS.get(a).allowed_objectives())]
+        if self.attack not in allowed:
+            raise ValueError(f"attack {self.attack!r} is unknown here; allowed: {', '.join(allowed)}")
+        spec = ATTACKS.get(self.attack)
         if self.norm not in spec.norms:
             raise ValueError(f"norm {self.norm!r} is not supported by {self.attack}; allowed: {list(spec.norms)}")
         if self.norm == "linf" and self.eps > 1.0:
@@ -41,8 +44,17 @@ class EvasionAttackParams(Strict):
 class EvasionDefenseParams(Strict):
     """An inference-time defense in front of ``evasion.defense_model``, attacked naively and adaptively."""
 
-    kind: Literal["bit_depth", "median", "jpeg", "resize_pad"]
+    kind: str = Field(description="an input transform of advlab.defenses.TRANSFORMS")
     options: dict[str, Any] = {}
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        from advlab.defenses.transforms import TRANSFORMS
+
+        if v not in TRANSFORMS:
+            raise ValueError(f"defense kind {v!r} does not exist; allowed: {', '.join(TRANSFORMS.names())}")
+        return v
 
 
 class CertifyParams(Strict):
@@ -70,7 +82,7 @@ class PoisoningParams(Strict):
 
     @field_validator("label_flip_rates", "backdoor_rates")
     @classmethod
-    def _rates(cls, v: list[float]) -> list[float]:
+    def _rates(cls, v: list[float]) -> list[float]:  # one ``<kind>_rates`` list per poisoning kind
         if not v or any(r >= 1.0 for r in v):
             raise ValueError(f"list at least one rate, each in [0, 1); got {v}")
         return v
@@ -81,7 +93,7 @@ class DetectionParams(Strict):
 
     model: ModelRef = "cnn"
     attacks: list[str] = Field([], description="names under evasion.attacks")
-    detectors: list[Literal["feature_squeezing", "mahalanobis", "lid"]] = ["feature_squeezing", "mahalanobis", "lid"]
+    detectors: list[DetectorName] = Field(default_factory=detector_names)
     fit_size: PosInt = 2000
     squeeze_bits: Annotated[int, Field(ge=1, le=8)] = 1
     lid_k: PosInt = 20

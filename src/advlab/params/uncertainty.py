@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from advlab.params.spine import arch_has_dropout, arch_is_selective
-from advlab.params.core import ModelRef, Name, NonNegInt, OpenProb, PosInt, Prob, Strict, UnitEps, merge_train
+from advlab.params.core import ModelRef, NonNegInt, PosInt, Strict
 
 
 class UncertaintyRun(Strict):

@@ -58,19 +58,12 @@ SEARCHES: dict[str, tuple[str, str]] = {f"{s}_{n}": (s, n) for s in SEARCH for n
 """Calibration search name (``square_linf``, ...) → (engine search, norm)."""
 
 _THRESHOLDS = tuple(CalThresholds.model_fields)
-_SHORT = {"underconfidence": "under", "overconfidence": "over", "max_miscalibration": "maxmis",
-          "random_confidence": "random"}  # TODO(lead, merge): drop; the engine registry's ``short`` metadata
-
-
 def short_name(objective: str) -> str:
     """An objective's prefix in the attack keys (``under`` in ``under_square_linf``): the
-    ``short`` metadata of its engine registration."""
-    from advlab.attacks import objectives
+    ``short`` metadata of its engine registration (its name when it has none)."""
+    from advlab.attacks.objectives import OBJECTIVES
 
-    reg = objectives.OBJECTIVES
-    if hasattr(reg, "meta") and "short" in reg.meta(objective):
-        return reg.meta(objective)["short"]
-    return _SHORT[objective]
+    return OBJECTIVES.meta(objective).get("short", objective)
 
 
 def _thresholds(c: CalibrationParams, objective: str) -> dict:

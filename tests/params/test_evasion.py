@@ -59,13 +59,13 @@ def test_unknown_defense_attack_and_parameter(raw):
     bad(raw, lambda r: r["evasion"]["poisoning"].update(backdoor_rates=[0.0, 1.0]), "evasion.poisoning.backdoor_rates")
 
 
-def test_stage_with_unknown_defense_fails_before_loading(tmp_path, monkeypatch, raw, capsys):
-    import yaml
+def test_names_are_checked_against_the_registries(raw):
+    from advlab.defenses.detection_eval import DETECTORS
+    from advlab.defenses.transforms import TRANSFORMS
 
-    from advlab.stages import evasion_defense
-
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    monkeypatch.chdir(tmp_path)  # no data here: the error must come before any loading
-    monkeypatch.delenv("ADVLAB_PARAMS", raising=False)
-    assert evasion_defense.main(["gaussian_blur"]) == 2
-    assert "defense 'gaussian_blur' does not exist" in capsys.readouterr().err
+    bad(raw, lambda r: r["evasion"]["defenses"].update(blur={"kind": "blur"}), "defense kind 'blur'",
+        *TRANSFORMS.names())
+    bad(raw, lambda r: r["evasion"]["detection"].update(detectors=["odin"]), "evasion.detection.detectors", "odin",
+        *DETECTORS.names())
+    bad(raw, lambda r: r["evasion"]["attacks"].update(ace={"attack": "ace", "eps": 0.1}), "evasion.attacks.ace",
+        "unknown here")  # ACE only has the label-preserving 'ace' objective: not an evasion attack
