@@ -19,6 +19,7 @@ twice.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Any, Callable, Iterator
 
 from advlab.errors import AdvlabError
@@ -78,3 +79,10 @@ class Registry:
     def __len__(self) -> int:
         self._load()
         return len(self._entries)
+
+
+def import_submodules(package: str, path) -> None:
+    """Import every module of a package (call from its ``__init__`` with ``__name__, __path__``),
+    so each implementation in its own file registers itself: adding one is adding a file."""
+    for module in pkgutil.iter_modules(path):
+        importlib.import_module(f"{package}.{module.name}")

@@ -7,8 +7,7 @@ turns scores into ROC, AUC and TPR@FPR. Each attack registers itself in
 in it, so adding an attack is adding one file.
 """
 
-import importlib as _importlib
-import pkgutil as _pkgutil
+from advlab.registry import import_submodules
 
 from ._common import cross_entropy, lira_phi
 from .ldc import ldc_classifier, ldc_features, ldc_mia_attack, neighbourhood_fraction
@@ -29,8 +28,7 @@ from .signals import (
 )
 from .watson import watson_attack
 
-for _module in _pkgutil.iter_modules(__path__):  # every attack in its own file registers itself on import
-    _importlib.import_module(f"{__name__}.{_module.name}")
+import_submodules(__name__, __path__)  # every attack in its own file registers itself on import
 
 __all__ = [
     "DEFAULT_QUERIES", "MIA_ATTACKS", "MiaInputs", "Signals", "apply_query", "attack_runs", "check_same_plan",

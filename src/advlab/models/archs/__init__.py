@@ -1,3 +1,6 @@
-"""Every zoo architecture; importing this package registers them in :data:`advlab.models.registry.MODELS`."""
+"""Every zoo architecture, one module each; importing this package registers them all in
+:data:`advlab.models.registry.MODELS` (adding an architecture is adding a file here)."""
 
-from advlab.models.archs import resnet, selectivenet, small_cnn, vit  # noqa: F401
+from advlab.registry import import_submodules
+
+import_submodules(__name__, __path__)
