@@ -37,3 +37,24 @@ def fit(model: nn.Module, x, y, loss=cross_entropy, epochs: int = 30, lr: float 
             loss(model, x[j], y[j]).backward()
             opt.step()
     return model.eval()
+
+
+def digits_cnn(n: int = 400):
+    """``(model, (x, y))``: a width-8 small CNN trained (25 in-order Adam epochs) on the first
+    ``n`` digits, in eval mode; each caller gets its own copy."""
+    from advlab.data.sources import load_dataset
+    from advlab.models.zoo import build_model
+
+    digits = load_dataset("digits")
+    x = torch.from_numpy(digits.images[:n]).float() / 255.0
+    y = torch.from_numpy(digits.labels[:n]).long()
+    torch.manual_seed(0)
+    m = build_model("small_cnn", (1, 8, 8), 10, width=8, hidden=32)
+    opt = torch.optim.Adam(m.parameters(), lr=0.01)
+    for _ in range(25):
+        for i in range(0, len(x), 100):
+            loss = nn.functional.cross_entropy(m(x[i:i + 100]), y[i:i + 100])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return m.eval(), (x, y)

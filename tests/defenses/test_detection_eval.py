@@ -2,36 +2,25 @@
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from advlab.defenses.detection_eval import DETECTORS, evaluate_detectors, make_detector
 from advlab.errors import AdvlabError
-from advlab.models.zoo import build_model
+from tests.tiny import digits_cnn
 
 
 @pytest.fixture(scope="module")
-def data():
-    from advlab.data.sources import load_dataset
-
-    digits = load_dataset("digits")  # the dataset itself (this folder's `digits` fixture is a split)
-    x = torch.from_numpy(digits.images[:400]).float() / 255.0
-    y = torch.from_numpy(digits.labels[:400]).long()
-    return x, y
+def trained():
+    return digits_cnn()
 
 
 @pytest.fixture(scope="module")
-def model(data):
-    x, y = data
-    torch.manual_seed(0)
-    m = build_model("small_cnn", (1, 8, 8), 10, width=8, hidden=32)
-    opt = torch.optim.Adam(m.parameters(), lr=0.01)
-    for _ in range(25):
-        for i in range(0, len(x), 100):
-            loss = F.cross_entropy(m(x[i:i + 100]), y[i:i + 100])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return m.eval()
+def data(trained):
+    return trained[1]
+
+
+@pytest.fixture(scope="module")
+def model(trained):
+    return trained[0]
 
 
 def test_detection_eval_rows_and_separation(model, data):

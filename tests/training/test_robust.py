@@ -5,31 +5,24 @@ import torch
 import torch.nn.functional as F
 
 from advlab.errors import AdvlabError
-from advlab.models.zoo import build_model
+from tests.tiny import digits_cnn
 from advlab.training.objectives import make_objective
 from advlab.training.robust import _TrainCE, adversarial_examples
 
 
 @pytest.fixture(scope="module")
-def data(digits):
-    x = torch.from_numpy(digits.images[:400]).float() / 255.0
-    y = torch.from_numpy(digits.labels[:400]).long()
-    return x, y
+def trained():
+    return digits_cnn()
 
 
 @pytest.fixture(scope="module")
-def model(data):
-    x, y = data
-    torch.manual_seed(0)
-    m = build_model("small_cnn", (1, 8, 8), 10, width=8, hidden=32)
-    opt = torch.optim.Adam(m.parameters(), lr=0.01)
-    for _ in range(25):
-        for i in range(0, len(x), 100):
-            loss = F.cross_entropy(m(x[i:i + 100]), y[i:i + 100])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return m.eval()
+def data(trained):
+    return trained[1]
+
+
+@pytest.fixture(scope="module")
+def model(trained):
+    return trained[0]
 
 
 def test_pgd_at_examples_stay_in_ball_and_raise_the_loss(model, data):
