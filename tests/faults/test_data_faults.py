@@ -164,7 +164,7 @@ def test_checkpoint_swapped_between_two_models_of_one_architecture(project, caps
     src = {"weights": "model.safetensors", "sidecar": "model.json"}[swap]
     shutil.copy(project / "models/ens_1" / src, project / "models/ens_0" / src)
     pattern = (r"models/ens_0/model\.safetensors: the weights are not the ones model\.json records"
-               if swap == "weights" else r"models/ens_0/model\.json: the sidecar is model 'ens_1''s, not 'ens_0''s")
+               if swap == "weights" else r"models/ens_0/model\.json: the sidecar belongs to model 'ens_1', not 'ens_0'")
     fails("evaluate", ["ens_0"], rf"^error: {pattern}.*`dvc repro -f train@ens_0`$", capsys)
 
 

@@ -102,8 +102,11 @@ def load_model(folder, device: str | torch.device = "cpu", *, name: str | None =
         raise AdvlabError(f"{folder / SIDECAR}: model sidecar not found; {hint}") from None
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise AdvlabError(f"{folder / SIDECAR}: unreadable model sidecar ({type(err).__name__}: {err}); {hint}") from None
-    if sidecar.get("name") != name:
-        raise AdvlabError(f"{folder / SIDECAR}: the sidecar is model {sidecar.get('name')!r}'s, not {name!r}'s "
+    if "name" not in sidecar or "weights_sha256" not in sidecar:
+        raise AdvlabError(f"{folder / SIDECAR}: the sidecar records no model name or weights hash (written before "
+                          f"checkpoints were bound to them); {hint}")
+    if sidecar["name"] != name:
+        raise AdvlabError(f"{folder / SIDECAR}: the sidecar belongs to model {sidecar['name']!r}, not {name!r} "
                           f"(swapped or copied between model folders?); {hint}")
     try:
         model = build_model(arch, shape, classes, **options)
