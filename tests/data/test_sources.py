@@ -7,26 +7,7 @@ import pytest
 from advlab.data import sources
 from advlab.data.sources import load_dataset, read_idx
 from advlab.errors import AdvlabError
-
-
-def write_idx(path, array, gz=True):
-    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    (gzip.open if gz else open)(path, "wb").write(data)
-
-
-def make_fmnist(folder, n_train=20, n_test=10, gz=True):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
-    }
-    for stem, a in arrays.items():
-        write_idx(folder / (stem + (".gz" if gz else "")), a, gz)
-    return arrays
+from tests.raw_files import make_fmnist, py2_pickle, write_cifar10_py2, write_idx
 
 
 @pytest.mark.parametrize("gz", [True, False])
@@ -139,3 +120,105 @@ def test_digits_and_unknown(digits):
     assert digits.images.shape == (1797, 1, 8, 8) and digits.images.max() == 255
     with pytest.raises(AdvlabError, match="dataset 'mnist' is unknown; known: cifar10, cifar100, digits, fashion_mnist"):
         load_dataset("mnist")
+
+
+# --- hardening: no code from data files, nothing accepted silently, one line per damaged file ---------------
+
+def test_cifar_python2_batches_load_through_the_restricted_unpickler(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar10_py2(folder)
+    raw = (folder / "data_batch_1").read_bytes()
+    assert b"cnumpy.core.multiarray\n_reconstruct" in raw and b"_codecs" not in raw  # the real files' shape
+    ds = load_dataset("cifar10", tmp_path, download=False)
+    assert ds.images.shape == (18, 3, 32, 32) and ds.images.dtype == np.uint8 and ds.is_test.sum() == 3
+    assert ds.classes[0] == "airplane" and ds.labels.dtype == np.int64
+    first = sources.load_data_pickle(folder / "data_batch_1")
+    np.testing.assert_array_equal(ds.images[:3].reshape(3, -1), first["data"])
+    assert first["batch_label"] == "training batch of data_batch_1"
+
+
+class _Payload:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (self.command,)
+
+
+def test_crafted_cifar_batch_runs_no_code(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar10_py2(folder)
+    marker = tmp_path / "pwned"
+    payload = {"data": np.zeros((3, 3072), np.uint8), "labels": [0, 1, 2], "x": _Payload(f"touch {marker}")}
+    (folder / "data_batch_3").write_bytes(pickle.dumps(payload, protocol=4))
+    assert b"system" in (folder / "data_batch_3").read_bytes()  # plain pickle.load would call os.system
+    with pytest.raises(AdvlabError) as err:
+        load_dataset("cifar10", tmp_path, download=False)
+    assert not marker.exists()
+    msg = str(err.value)
+    assert "\n" not in msg and "data_batch_3" in msg and "refused to load posix.system" in msg
+    assert "dvc repro prepare" in msg
+
+
+@pytest.mark.parametrize("module,name", [("posix", "system"), ("builtins", "eval"), ("numpy", "load"),
+                                         ("numpy.core.multiarray", "frompyfunc")])
+def test_restricted_unpickler_refuses_every_other_global(tmp_path, module, name):
+    path = tmp_path / "batch"
+    path.write_bytes(b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"X\x04\x00\x00\x00trueq\x00\x85R.")
+    with pytest.raises(pickle.UnpicklingError, match=f"refused to load {module}.{name}"):
+        sources.load_data_pickle(path)
+
+
+def test_fashion_mnist_labels_of_the_wrong_split_are_refused(tmp_path, monkeypatch):
+    """Train labels replaced by the test labels: 20 + 10 images against 10 + 10 labels."""
+    monkeypatch.setattr(sources, "SYSTEM_FASHION_MNIST", tmp_path / "nowhere")
+    folder = tmp_path / "fashion-mnist"
+    make_fmnist(folder)
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes((folder / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    with pytest.raises(AdvlabError) as err:
+        load_dataset("fashion_mnist", tmp_path, download=False)
+    msg = str(err.value)
+    assert "\n" not in msg and "train-images-idx3-ubyte.gz holds 20 images" in msg
+    assert "train-labels-idx1-ubyte.gz holds 10 labels" in msg and "dvc repro prepare" in msg
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_damaged_gzip_idx_is_one_line(tmp_path, damage):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    write_idx(path, np.zeros((50, 28, 28)))
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2] if damage == "truncated" else b"\x1f\x8b" + b"\x00" * 40)
+    with pytest.raises(AdvlabError) as err:
+        read_idx(path)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg and "dvc repro prepare" in msg
+
+
+def test_cifar_with_fewer_labels_than_images_is_refused(tmp_path):
+    write_cifar10_py2(tmp_path / "cifar-10-batches-py", labels_short_by=1)
+    with pytest.raises(AdvlabError) as err:
+        load_dataset("cifar10", tmp_path, download=False)
+    msg = str(err.value)
+    assert "\n" not in msg and "data_batch_1 holds 3 images but 2 labels" in msg and "dvc repro prepare" in msg
+
+
+@pytest.mark.parametrize("shape", [(3, 3000), (3, 32, 32, 3)])
+def test_cifar_batches_of_the_wrong_shape_are_one_line(tmp_path, shape):
+    write_cifar10_py2(tmp_path / "cifar-10-batches-py", data_shape=shape)
+    with pytest.raises(AdvlabError) as err:
+        load_dataset("cifar10", tmp_path, download=False)
+    msg = str(err.value)
+    assert "\n" not in msg and "data_batch_1: 'data' must be N×3072" in msg and str(shape) in msg
+
+
+def test_cifar_batch_that_is_not_a_dict_or_lacks_labels(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    write_cifar10_py2(folder)
+    (folder / "test_batch").write_bytes(py2_pickle([1, 2, 3]))
+    with pytest.raises(AdvlabError, match=r"test_batch: not a cifar10 batch \(expected a dict with data, labels\)"):
+        load_dataset("cifar10", tmp_path, download=False)
+    (folder / "test_batch").write_bytes(py2_pickle({"data": np.zeros((3, 3072), np.uint8)}))
+    with pytest.raises(AdvlabError, match="test_batch: not a cifar10 batch"):
+        load_dataset("cifar10", tmp_path, download=False)

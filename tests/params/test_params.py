@@ -116,3 +116,14 @@ def test_overlay_merges_and_null_removes_mappings_only():
     out = profiles.deep_merge(base, {"models": {"a": {"y": [3]}, "b": None}, "split": {"test": None}})
     assert out == {"models": {"a": {"x": 1, "y": [3]}}, "split": {"test": None}}
     assert base["models"]["b"] == {"x": 2}  # the base is not modified
+
+
+@pytest.mark.parametrize("root,ok", [("data/raw", True), ("/srv/datasets", True), ("raw/cifar", True),
+                                     ("../../../etc", False), ("data/../../x", False), ("", False)])
+def test_data_root_is_inside_the_project_or_absolute(root, ok):
+    raw = default_raw()
+    raw["data"]["root"] = root
+    if ok:
+        assert P.validate(raw).data.root == root
+    else:
+        assert "data.root: " in _error(raw)

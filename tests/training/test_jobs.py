@@ -51,3 +51,30 @@ def test_early_stopping_recipe_needs_validation_and_reports_its_epoch(digits):
     t = job.run(device="cpu", resume_dir=None, desc="es", val=to_tensors(digits, v_idx))
     es = t.extra["early_stopping"]
     assert 1 <= es["best_epoch"] <= es["epochs_run"] <= 2
+
+
+def test_a_damaged_swapped_or_edited_checkpoint_is_retrained_not_reused(digits, tmp_path):
+    import shutil
+
+    def job(seed=0):
+        return Job(digits, np.arange(60), _recipe(), seed=seed, plan_hash="p")
+
+    a, b = tmp_path / "models" / "a", tmp_path / "models" / "b"
+    train_job(job(), a, device="cpu", resume_dir=tmp_path / "ra", desc="a")
+    train_job(job(1), b, device="cpu", resume_dir=tmp_path / "rb", desc="b")
+    assert job().saved(a) is not None
+    weights = a / "model.safetensors"
+    good = weights.read_bytes()
+    weights.write_bytes(good[:-10])  # truncated
+    assert job().saved(a) is None
+    shutil.copy(b / "model.safetensors", weights)  # another model's weights
+    assert job().saved(a) is None
+    weights.write_bytes(good)
+    side = json.loads((a / "model.json").read_text())
+    side["spec"]["options"]["width"] = -1  # an edited sidecar
+    (a / "model.json").write_text(json.dumps(side))
+    assert job().saved(a) is None
+    (a / "model.json").write_text("{")
+    assert job().saved(a) is None
+    _, trained = train_job(job(), a, device="cpu", resume_dir=tmp_path / "ra", desc="a")
+    assert trained is not None and job().saved(a) is not None

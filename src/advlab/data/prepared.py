@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +24,25 @@ def save_dataset(ds: Dataset, folder: Path = PREPARED) -> None:
 
 
 def load_prepared(folder: Path = PREPARED) -> tuple[Dataset, SplitPlan]:
-    """Load what ``prepare`` wrote; a missing or damaged file gives one clear message."""
+    """Load what ``prepare`` wrote; a missing or damaged file gives one line naming it."""
     folder = Path(folder)
-    try:
+
+    def guarded(what: str, read):
+        try:
+            return read()
+        except FileNotFoundError as err:
+            raise AdvlabError(f"{err.filename or folder / what}: prepared data missing; run `dvc repro prepare`") from None
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            what = "split.json" if isinstance(err, json.JSONDecodeError) else what
+            raise AdvlabError(f"{folder / what}: prepared data damaged or truncated ({type(err).__name__}: {err}); "
+                              "run `dvc repro prepare`") from None
+
+    def dataset() -> Dataset:
         z = read_npz(folder / "dataset.npz")
-        plan = SplitPlan.load(folder / "split.npz", folder / "split.json")
-    except (FileNotFoundError, KeyError, ValueError, OSError) as err:
-        raise AdvlabError(f"{folder}: prepared data missing or damaged ({err}); run `dvc repro prepare`") from None
-    ds = Dataset(str(z["name"]), z["images"], z["labels"], z["is_test"], [str(c) for c in z["classes"]])
+        return Dataset(str(z["name"]), z["images"], z["labels"], z["is_test"], [str(c) for c in z["classes"]])
+
+    ds = guarded("dataset.npz", dataset)
+    plan = guarded("split.npz", lambda: SplitPlan.load(folder / "split.npz", folder / "split.json"))
     return ds, plan
 
 

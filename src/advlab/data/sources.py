@@ -4,13 +4,19 @@ Fashion-MNIST is looked for under ``<root>/`` (IDX files, gzipped or not), then 
 system's dataset folder (Debian's ``dataset-fashion-mnist``), then downloaded with
 torchvision. CIFAR is read from torchvision's python-batch format under ``<root>/``,
 downloaded with torchvision if missing. scikit-learn's digits ship with the library.
-A dataset that cannot be found fails with one message listing every place tried.
+A dataset that cannot be found fails with one message listing every place tried; a
+file that is damaged, of the wrong shape, or whose images and labels do not pair up
+fails with one line naming it.
+
+No data file runs code: CIFAR's pickled batches are read with :class:`DataUnpickler`,
+which builds numpy arrays and plain containers and refuses every other global.
 """
 
 from __future__ import annotations
 
 import gzip
 import pickle
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +57,17 @@ class Dataset:
         return len(self.classes)
 
 
+RAW_FIX = "replace it (or delete it to have it looked for elsewhere / downloaded again), then run `dvc repro prepare`"
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (LeCun's MNIST format), gzipped or not."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as fh:
-        data = fh.read()
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise AdvlabError(f"{path}: damaged or truncated gzip file ({err}); {RAW_FIX}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise AdvlabError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
     ndim = data[3]
@@ -77,9 +89,29 @@ def _find_idx_set(folder: Path) -> dict[str, Path] | None:
     return found
 
 
+def _check_pair(images: np.ndarray, labels: np.ndarray, image_file, label_file, num_classes: int) -> None:
+    """Images (N, H, W) and labels (N,) in [0, num_classes) that pair up one to one, or one clear line."""
+    if images.ndim != 3:
+        raise AdvlabError(f"{image_file}: expected images of shape (N, H, W), got {images.shape}; {RAW_FIX}")
+    if labels.ndim != 1:
+        raise AdvlabError(f"{label_file}: expected labels of shape (N,), got {labels.shape}; {RAW_FIX}")
+    if len(images) != len(labels):
+        raise AdvlabError(f"{image_file} holds {len(images)} images but {label_file} holds {len(labels)} labels "
+                          f"(mismatched files?); {RAW_FIX}")
+    if len(labels) and labels.max() >= num_classes:
+        raise AdvlabError(f"{label_file}: label {int(labels.max())} is not a class (expected 0..{num_classes - 1}); "
+                          f"{RAW_FIX}")
+
+
 def _from_idx(files: dict[str, Path]) -> Dataset:
     xtr, ytr = read_idx(files["train_images"]), read_idx(files["train_labels"])
     xte, yte = read_idx(files["test_images"]), read_idx(files["test_labels"])
+    k = len(FASHION_MNIST_CLASSES)
+    _check_pair(xtr, ytr, files["train_images"], files["train_labels"], k)
+    _check_pair(xte, yte, files["test_images"], files["test_labels"], k)
+    if xtr.shape[1:] != xte.shape[1:]:
+        raise AdvlabError(f"{files['train_images']} holds {xtr.shape[1:]} images but {files['test_images']} "
+                          f"{xte.shape[1:]}; {RAW_FIX}")
     images = np.concatenate([xtr, xte])[:, None]
     labels = np.concatenate([ytr, yte]).astype(np.int64)
     is_test = np.r_[np.zeros(len(ytr), bool), np.ones(len(yte), bool)]
@@ -131,28 +163,91 @@ _CIFAR = {
 }
 
 
-def read_cifar_folder(folder: Path, name: str) -> Dataset:
-    """Read CIFAR-10/100 from the python-batch format torchvision downloads."""
-    _, train_files, test_files, label_key, meta_file, names_key, _ = _CIFAR[name]
+#: the globals a CIFAR batch may name: numpy's array and dtype reconstruction (module paths of
+#: numpy 1 and 2; ``_frombuffer`` is what pickle protocol 5 writes, ``scalar`` a numpy scalar)
+SAFE_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+})
 
-    def read(fname: str) -> dict:
+
+class DataUnpickler(pickle.Unpickler):
+    """Unpickles data only: dicts, lists, tuples, str, bytes, numbers and numpy arrays.
+
+    Any other global (a function to call, a class to build) is refused before it is
+    looked up, so a crafted file cannot run code; ``load`` then raises ``UnpicklingError``.
+    """
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in SAFE_GLOBALS:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: a data file may only hold "
+                                         "arrays, lists, dicts, strings and numbers")
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refused a persistent id: a data file may not reference outside objects")
+
+
+def load_data_pickle(path: Path) -> object:
+    """Unpickle a data file (Python 2 pickles read as latin1, like torchvision) with :class:`DataUnpickler`."""
+    with open(path, "rb") as fh:
+        return DataUnpickler(fh, encoding="latin1").load()
+
+
+def read_cifar_folder(folder: Path, name: str) -> Dataset:
+    """Read CIFAR-10/100 from the python-batch format torchvision downloads.
+
+    Each batch must be a dict whose ``data`` is N×3072 uint8 (N images of 3×32×32) and
+    whose label list has N entries; anything else is one line naming the file."""
+    _, train_files, test_files, label_key, meta_file, names_key, _ = _CIFAR[name]
+    fix = f"delete {folder} to download it again (or replace the file), then run `dvc repro prepare`"
+
+    def read(fname: str, keys: tuple[str, ...]) -> dict:
         path = folder / fname
         try:
-            with open(path, "rb") as fh:
-                # The CIFAR distribution format is a pickled dict of numpy arrays; it
-                # holds data, not code we run, and comes from the dataset's authors.
-                return pickle.load(fh, encoding="latin1")
+            batch = load_data_pickle(path)
         except FileNotFoundError:
-            raise AdvlabError(f"{path}: missing file of the {name} dataset") from None
+            raise AdvlabError(f"{path}: missing file of the {name} dataset; {fix}") from None
+        except pickle.UnpicklingError as err:
+            raise AdvlabError(f"{path}: not a plain {name} data batch ({err}); {fix}") from None
         except Exception as err:
-            raise AdvlabError(f"{path}: unreadable {name} batch ({err}); delete {folder} and download again") from None
+            raise AdvlabError(f"{path}: unreadable {name} batch ({type(err).__name__}: {err}); {fix}") from None
+        if not isinstance(batch, dict) or any(k not in batch for k in keys):
+            raise AdvlabError(f"{path}: not a {name} batch (expected a dict with {', '.join(keys)}); {fix}")
+        return batch
 
-    parts = [read(f) for f in train_files + test_files]
-    images = np.concatenate([np.asarray(p["data"], np.uint8).reshape(-1, 3, 32, 32) for p in parts])
-    labels = np.concatenate([np.asarray(p[label_key], np.int64) for p in parts])
-    n_test = sum(len(read(f)[label_key]) for f in test_files)
+    def batch(fname: str) -> tuple[np.ndarray, np.ndarray]:
+        path, part = folder / fname, read(fname, ("data", label_key))
+        try:
+            data = np.asarray(part["data"])
+            labels = np.asarray(part[label_key])
+        except Exception as err:
+            raise AdvlabError(f"{path}: unreadable {name} batch ({type(err).__name__}: {err}); {fix}") from None
+        if not np.issubdtype(data.dtype, np.integer) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            raise AdvlabError(f"{path}: 'data' must be N×3072 bytes (N images of 3×32×32), got {data.dtype} "
+                              f"{data.shape}; {fix}")
+        if data.size and (data.min() < 0 or data.max() > 255):
+            raise AdvlabError(f"{path}: 'data' holds values outside 0..255; {fix}")
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise AdvlabError(f"{path}: '{label_key}' must be a list of integers, got {labels.dtype} {labels.shape}; "
+                              f"{fix}")
+        if len(labels) != len(data):
+            raise AdvlabError(f"{path} holds {len(data)} images but {len(labels)} labels ('{label_key}'); {fix}")
+        return data.astype(np.uint8, copy=False).reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+    train = [batch(f) for f in train_files]
+    test = [batch(f) for f in test_files]
+    classes = [str(c) for c in read(meta_file, (names_key,))[names_key]]
+    for f, (_, y) in zip(train_files + test_files, train + test):
+        if len(y) and (y.min() < 0 or y.max() >= len(classes)):
+            raise AdvlabError(f"{folder / f}: labels range over [{y.min()}, {y.max()}] but {folder / meta_file} "
+                              f"names {len(classes)} classes; {fix}")
+    images = np.concatenate([x for x, _ in train + test])
+    labels = np.concatenate([y for _, y in train + test])
+    n_test = sum(len(y) for _, y in test)
     is_test = np.r_[np.zeros(len(labels) - n_test, bool), np.ones(n_test, bool)]
-    classes = list(read(meta_file)[names_key])
     return Dataset(name, images, labels, is_test, classes)
 
 

@@ -48,9 +48,29 @@ def _schedule(v: str) -> str:
     return v
 
 
+def _data_root(v: str) -> str:
+    from pathlib import PurePosixPath
+
+    if not v.strip():
+        raise ValueError("must name a folder (the default is data/raw)")
+    path = PurePosixPath(v)
+    if not path.is_absolute() and ".." in path.parts:
+        raise ValueError(f"the relative path {v!r} contains '..': a relative root must stay inside the project "
+                         "(e.g. data/raw); give data kept elsewhere by its absolute path")
+    return v
+
+
 class DataParams(Strict):
     dataset: Annotated[str, AfterValidator(_dataset)] = "fashion_mnist"
-    root: str = "data/raw"
+    root: Annotated[str, AfterValidator(_data_root)] = Field(
+        "data/raw", description="where the raw dataset is looked for and downloaded to")
+    """Where the raw dataset is looked for (and where torchvision downloads it): a relative path
+    is resolved from the repository root and must stay inside the project (no ``..`` component),
+    so a shared params file never reaches outside the checkout unnoticed; data kept elsewhere
+    (a shared disk, say) is named by its absolute path, an explicit choice. Whatever it points
+    at is only ever read as data: CIFAR's pickled batches go through a restricted unpickler
+    (:class:`advlab.data.sources.DataUnpickler`) that builds arrays, lists, dicts, strings and
+    numbers and refuses anything else."""
 
 
 class SplitParams(Strict):

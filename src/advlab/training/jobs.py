@@ -15,6 +15,7 @@ the model, then the loop (seeded with ``seed``).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ import torch
 
 from advlab.data.prepared import channel_stats, to_tensors
 from advlab.io import read_json, sha256_of
-from advlab.models.checkpoint import save_model
+from advlab.models.checkpoint import model_name, save_model, weights_match
 from advlab.models.zoo import build_model
 from advlab.params import DPParams, EarlyStoppingParams, TrainParams
 from advlab.training.early_stopping import EarlyStopping, StopTraining
@@ -79,10 +80,18 @@ class Job:
                                sha256_of(self.index))
 
     def saved(self, folder: Path) -> dict | None:
-        """The sidecar of a model saved in ``folder`` by this very job (same key), else None."""
+        """The sidecar of a model saved in ``folder`` by this very job (same key), else None.
+
+        Only a sidecar that is this folder's (its ``name``), describes this job's model (its
+        ``spec``) and whose weights file is the one it records (its sha256) counts: a damaged,
+        swapped or edited checkpoint is retrained, not reused."""
         if (folder / "model.json").is_file():
-            side = read_json(folder / "model.json")
-            if side.get("train_key") == self.key and (folder / "model.safetensors").is_file():
+            try:
+                side = read_json(folder / "model.json")
+            except ValueError:  # a damaged sidecar: retrain
+                return None
+            if (isinstance(side, dict) and side.get("train_key") == self.key and side.get("name") == model_name(folder)
+                    and side.get("spec") == json.loads(json.dumps(self.spec)) and weights_match(folder, side)):
                 return side
         return None
 

@@ -109,3 +109,27 @@ def test_compute_signals_shapes_and_values():
     with pytest.raises(AdvlabError, match="keep"):
         compute_signals([model], x, y, keep, "p")
     assert compute_logits(model, x, queries=("id",)).shape == (10, 1, 7)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "missing_key", "bad_json", "json_list", "bad_shape"])
+def test_damaged_signals_are_one_line_naming_the_file_and_the_fix(tmp_path, damage):
+    path = _signals().save(tmp_path / "pool")
+    side = tmp_path / "pool.json"
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00garbage" * 50)
+    elif damage == "missing_key":
+        np.savez(path, logits=np.zeros((1, 2, 1, 2), np.float32), plan_hash=np.array("plan-a"))
+    elif damage == "bad_json":
+        side.write_text("{not json")
+    elif damage == "json_list":
+        side.write_text("[1, 2]")
+    else:
+        np.savez(path, logits=np.zeros((2, 3), np.float32), labels=np.zeros(3, np.int64),
+                 keep=np.zeros((1, 3), bool), plan_hash=np.array("plan-a"))
+    with pytest.raises(AdvlabError) as err:
+        Signals.load(path, hint="rerun `dvc repro mia_signals`")
+    msg = str(err.value)
+    named = side if damage in ("bad_json", "json_list") else path
+    assert "\n" not in msg and msg.startswith(str(named)) and msg.endswith("rerun `dvc repro mia_signals`")

@@ -22,6 +22,8 @@ import json
 import os
 import re
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -121,21 +123,34 @@ class Signals:
         return npz
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Signals":
-        """Read a set written by :meth:`save` (no pickle)."""
+    def load(cls, path: str | os.PathLike, hint: str = "recompute it (Signals.save)") -> "Signals":
+        """Read a set written by :meth:`save` (no pickle); a missing, damaged or inconsistent
+        file is one :class:`AdvlabError` naming it and ending with ``hint`` (how to rebuild it)."""
         npz = Path(path).with_suffix(".npz")
         side = npz.with_suffix(".json")
-        check(npz.is_file(), f"signals file {str(npz)!r} does not exist")
-        check(side.is_file(), f"signals sidecar {str(side)!r} does not exist (written next to {npz.name} by Signals.save)")
-        with np.load(npz, allow_pickle=False) as z:
-            logits, labels, keep = z["logits"], z["labels"], z["keep"]
-            stored_hash = str(z["plan_hash"])
-        sidecar = json.loads(side.read_text())
+        check(npz.is_file(), f"signals file {str(npz)!r} does not exist; {hint}")
+        check(side.is_file(), f"signals sidecar {str(side)!r} does not exist (written next to {npz.name} by "
+                              f"Signals.save); {hint}")
+        try:
+            with np.load(npz, allow_pickle=False) as z:
+                logits, labels, keep = z["logits"], z["labels"], z["keep"]
+                stored_hash = str(z["plan_hash"])
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            raise AdvlabError(f"{npz}: damaged or truncated signals file ({type(err).__name__}: {err}); {hint}") from None
+        try:
+            sidecar = json.loads(side.read_text())
+            if not isinstance(sidecar, dict) or not isinstance(sidecar.get("meta", {}), dict):
+                raise ValueError("expected a JSON object with plan_hash and meta")
+        except (OSError, ValueError) as err:
+            raise AdvlabError(f"{side}: damaged signals sidecar ({type(err).__name__}: {err}); {hint}") from None
         check(
             sidecar.get("plan_hash") == stored_hash,
-            f"{npz} and {side} disagree on plan_hash ({stored_hash!r} vs {sidecar.get('plan_hash')!r})",
+            f"{npz} and {side} disagree on plan_hash ({stored_hash!r} vs {sidecar.get('plan_hash')!r}); {hint}",
         )
-        return cls(logits, labels, keep, stored_hash, sidecar.get("meta", {}), str(npz))
+        try:
+            return cls(logits, labels, keep, stored_hash, sidecar.get("meta", {}), str(npz))
+        except (AdvlabError, ValueError, TypeError) as err:
+            raise AdvlabError(f"{npz}: inconsistent signals file ({err}); {hint}") from None
 
 
 def _atomic_write(path: Path, write) -> None:

@@ -22,7 +22,7 @@ def load_signals(group: str, plan_hash: str, pool_hash: str) -> tuple[Signals, S
         path = SIGNALS / group / f"{part}.npz"
         if not path.is_file():
             raise AdvlabError(f"{path}: signal file not found; run `dvc repro mia_signals`")
-        s = Signals.load(path)
+        s = Signals.load(path, hint="rerun `dvc repro mia_signals`")
         if s.plan_hash != plan_hash:
             raise AdvlabError(f"{path}: signals come from split plan {s.plan_hash} but the current plan is {plan_hash}; "
                               "recompute them (dvc repro) - signals from different plans are never combined")
