@@ -42,12 +42,24 @@ def save_model(folder, model: Classifier, spec: dict, extra: dict | None = None)
     write_json(folder / SIDECAR, {"spec": spec, **(extra or {})})
 
 
+MIA_KINDS = ("shadows", "references", "targets")  # the mia_train@<kind> stages (dvc.yaml)
+
+
+def train_stage(folder) -> str:
+    """The dvc.yaml stage that trains the model in ``folder``: ``mia_train@<kind>`` for the
+    membership family's ``models/membership/<kind>/<name>``, else ``train@<name>``."""
+    parts = Path(folder).parts
+    if len(parts) >= 3 and parts[-3] in MIA_KINDS and "membership" in parts[:-2]:
+        return f"mia_train@{parts[-2]}"
+    return f"train@{Path(folder).name}"
+
+
 def load_model(folder, device: str | torch.device = "cpu") -> tuple[Classifier, dict]:
     """Rebuild a model from its sidecar and load its weights; returns (model in eval mode, sidecar).
 
     The model keeps the channels-last layout that ``build_model`` gives it."""
     folder = Path(folder)
-    hint = f"rerun the stage that trains it (for example `dvc repro -f train@{folder.name}`)"
+    hint = f"rerun the stage that trains it (`dvc repro -f {train_stage(folder)}`)"
     try:
         sidecar = read_json(folder / SIDECAR)
         spec = sidecar["spec"]

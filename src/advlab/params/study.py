@@ -86,11 +86,16 @@ def validate(raw: Any, source: str = "params") -> Params:
 def read_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
-        raise AdvlabError(f"{path}: params file not found (run from the repository root, or pass its path)")
+        raise AdvlabError(f"{path}: params file not found (run from the repository root, or write one with "
+                          "`advlab profile default`)")
     try:
-        return yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise AdvlabError(f"{path}: not valid YAML: {err}") from None
+    if raw is None:
+        raise AdvlabError(f"{path}: the params file is empty; write one with `advlab profile default` "
+                          "(or `advlab profile tiny`)")
+    return raw
 
 
 def load(path: str | Path = PARAMS_FILE) -> Params:

@@ -79,12 +79,43 @@ class Job:
                                sha256_of(self.index))
 
     def saved(self, folder: Path) -> dict | None:
-        """The sidecar of a model saved in ``folder`` by this very job (same key), else None."""
+        """The sidecar of a model saved in ``folder`` by this very job (same key) whose weights
+        check out (:meth:`weights_ok`), else None (the job then retrains it)."""
         if (folder / "model.json").is_file():
-            side = read_json(folder / "model.json")
+            try:
+                side = read_json(folder / "model.json")
+            except ValueError:
+                print(f"{folder / 'model.json'}: unreadable sidecar; retraining")
+                return None
             if side.get("train_key") == self.key and (folder / "model.safetensors").is_file():
-                return side
+                problem = self.weights_problem(folder / "model.safetensors", side)
+                if problem is None:
+                    return side
+                print(f"{folder / 'model.safetensors'}: {problem}; retraining")
         return None
+
+    def weights_problem(self, path: Path, side: dict) -> str | None:
+        """Why the weights at ``path`` cannot be reused (None: they can): the file's SHA-256 must match
+        the sidecar's ``weights_sha256`` when it records one (a full digest or its prefix), and the
+        file must load and hold exactly the tensor names and shapes of this job's freshly built
+        model (built under a forked RNG, so no random draw moves)."""
+        import hashlib
+
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        recorded = side.get("weights_sha256")
+        if recorded is not None and not hashlib.sha256(path.read_bytes()).hexdigest().startswith(str(recorded)):
+            return "weights do not match the sidecar's weights_sha256"
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, ValueError, RuntimeError) as err:
+            return f"unreadable or truncated weights ({err})"
+        with torch.random.fork_rng(devices=[]):
+            model = build_model(self.recipe.arch, self.ds.input_shape, self.ds.num_classes, **dict(self.spec["options"]))
+        want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        have = {k: tuple(v.shape) for k, v in state.items()}
+        return None if want == have else "weights do not fit the job's architecture"
 
     def run(self, *, device, resume_dir: Path | None, desc: str, val=None) -> Trained:
         """Build and train the model (resumable from ``resume_dir``); ``val`` = (x, y) is needed by early stopping."""
