@@ -49,7 +49,7 @@ def train_stage(folder) -> str:
     """The dvc.yaml stage that trains the model in ``folder``: ``mia_train@<kind>`` for the
     membership family's ``models/membership/<kind>/<name>``, else ``train@<name>``."""
     parts = Path(folder).parts
-    if len(parts) >= 3 and parts[-3] in MIA_KINDS and "membership" in parts[:-2]:
+    if len(parts) >= 3 and parts[-2] in MIA_KINDS and parts[-3] == "membership":
         return f"mia_train@{parts[-2]}"
     return f"train@{Path(folder).name}"
 
