@@ -49,7 +49,13 @@ def current_names(name: str, p) -> dict:
     linger (per-name files outlive their stage)."""
     if name == "models":
         return {"models": list(p.models)}
-    return {}  # evasion's notebook reads evasion.models from params.yaml itself
+    if name == "calibration" and p.calibration is not None:
+        return {"models": list(p.calibration.models), "targets": list(p.calibration.targets)}
+    if name == "uncertainty" and p.uncertainty is not None:
+        u = p.uncertainty
+        return {"cases": [f"{est}_{m}" for est in ("softmax", "mc_dropout", "selectivenet") for m in getattr(u, est)]
+                + (["ensemble"] if u.ensemble else [])}
+    return {}  # evasion's notebook reads evasion.models from params.yaml; membership's results are one stage's
 
 
 @stage
