@@ -89,7 +89,7 @@ TINY_CASES = {
                                                          "train": {"epochs": 1}}),
                        r"models\.rn\.options\.width: must be an integer >= 2"),
     "selectivenet base itself": (lambda r: mutate(r, "models.cnn_sel.options.base", "selectivenet"),
-                                 r"models\.cnn_sel\.options\.base: must be another zoo architecture"),
+                                 r"models\.cnn_sel\.options\.base: base='selectivenet' must be another zoo architecture"),
     "selectivenet selector_hidden 0": (lambda r: mutate(r, "models.cnn_sel.options.selector_hidden", 0),
                                        r"models\.cnn_sel\.options\.selector_hidden: must be an integer >= 1"),
     "selectivenet base option": (lambda r: mutate(r, "models.cnn_sel.options.width", -1),

@@ -57,7 +57,7 @@ def check(options: dict, input_shape=None) -> list[str]:
     others = [a for a in MODELS.names() if not zoo.capabilities(a, {})["selective"]]
     base = options.get("base", "small_cnn")
     if base not in others:
-        return [f"base: must be another zoo architecture ({', '.join(others)}) (got {base!r})"]
+        return [f"base: base={base!r} must be another zoo architecture ({', '.join(others)})"]
     if "selector_hidden" in options and not (isinstance(options["selector_hidden"], int)
                                              and not isinstance(options["selector_hidden"], bool)
                                              and options["selector_hidden"] >= 1):
