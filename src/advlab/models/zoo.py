@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from advlab.errors import AdvlabError
+from advlab.models.options import unknown
 from advlab.models.registry import MODELS
 
 __all__ = ["Classifier", "available", "build_backbone", "build_model", "capabilities", "dropout_layers",
@@ -73,9 +74,7 @@ def option_problems(arch: str, options: dict, input_shape=None) -> list[str]:
     meta = MODELS.meta(arch)
     if meta.get("check") is not None:
         return meta["check"](dict(options), None if input_shape is None else tuple(input_shape))
-    allowed = meta.get("options")
-    return [f"{k}: unknown option of this architecture (allowed: {', '.join(sorted(allowed))})"
-            for k in options if allowed is not None and k not in allowed]
+    return [] if meta.get("options") is None else unknown(options, meta["options"])
 
 
 def build_backbone(name: str, input_shape, num_classes: int, **options) -> nn.Module:

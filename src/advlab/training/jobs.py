@@ -80,7 +80,7 @@ class Job:
 
     def saved(self, folder: Path) -> dict | None:
         """The sidecar of a model saved in ``folder`` by this very job (same key) whose weights
-        check out (:meth:`weights_ok`), else None (the job then retrains it)."""
+        check out (:meth:`weights_problem`), else None (the job then retrains it)."""
         if (folder / "model.json").is_file():
             try:
                 side = read_json(folder / "model.json")
