@@ -16,6 +16,7 @@ data: env
 	@$(UV) run --frozen advlab ensure-data
 
 study: data  ## run the whole study (dvc repro) on the profile in params.yaml
+	$(UV) run --frozen advlab check-params  # our one-line message before DVC's own (e.g. an empty params.yaml)
 	$(UV) run --frozen dvc repro
 
 test: env  ## run the test suite (tiny data; under 10 minutes on 2 cores)

@@ -131,3 +131,19 @@ def test_whole_study_on_tiny_profile(tmp_path):
     done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "notebooks"],
                tmp_path, env, check=False)
     assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_unknown_top_level_key_fails_dvc_repro(project):
+    """No stage reads `foo`, but the check_params stage depends on the whole params.yaml."""
+    dest, env, _ = project
+    good = (dest / "params.yaml").read_text()
+    try:
+        (dest / "params.yaml").write_text(good + "foo: 1\n")
+        done = run([sys.executable, "-m", "dvc", "repro", "check_params"], dest, env, check=False)
+        out = done.stdout + done.stderr
+        assert done.returncode != 0 and "foo: unknown key" in out and "Traceback" not in out
+        (dest / "params.yaml").write_text(good)
+        run([sys.executable, "-m", "dvc", "repro", "check_params"], dest, env)
+        assert read_json(dest / "results/params_check.json")["valid"] is True
+    finally:
+        (dest / "params.yaml").write_text(good)

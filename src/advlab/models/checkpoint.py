@@ -49,14 +49,23 @@ def model_name(folder) -> str:
     return "/".join(parts[below[-1] + 1:]) if below else parts[-1]
 
 
-def retrain_hint(name: str) -> str:
-    """How to rebuild the model ``name`` (see :func:`model_name`): the stage that trains it."""
+def _stage(name: str) -> str | None:
     parts = name.split("/")
     if len(parts) == 3 and parts[0] == "membership" and parts[1] in ("shadows", "references", "targets"):
-        return f"rerun `dvc repro -f mia_train@{parts[1]}`"
-    if len(parts) == 1:
-        return f"rerun `dvc repro -f train@{name}`"
-    return "rerun the stage that trains it (dvc repro)"
+        return f"mia_train@{parts[1]}"
+    return f"train@{name}" if len(parts) == 1 else None
+
+
+def train_stage(folder) -> str:
+    """The dvc.yaml stage that trains the model in ``folder``: ``mia_train@<kind>`` for the
+    membership family's ``models/membership/<kind>/<name>``, else ``train@<name>``."""
+    return _stage(model_name(folder)) or f"train@{Path(folder).name}"
+
+
+def retrain_hint(name: str) -> str:
+    """How to rebuild the model ``name`` (see :func:`model_name`): the stage that trains it."""
+    stage = _stage(name)
+    return f"rerun `dvc repro -f {stage}`" if stage else "rerun the stage that trains it (dvc repro)"
 
 
 def file_sha256(path) -> str:

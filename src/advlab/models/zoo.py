@@ -15,9 +15,11 @@ import torch
 from torch import nn
 
 from advlab.errors import AdvlabError
+from advlab.models.options import unknown
 from advlab.models.registry import MODELS
 
-__all__ = ["Classifier", "available", "build_backbone", "build_model", "capabilities", "dropout_layers"]
+__all__ = ["Classifier", "available", "build_backbone", "build_model", "capabilities", "dropout_layers",
+           "option_problems"]
 
 
 def available() -> list[str]:
@@ -65,14 +67,23 @@ def capabilities(arch: str, options: dict) -> dict[str, bool]:
             **(own(dict(options)) if own else {})}
 
 
+def option_problems(arch: str, options: dict, input_shape=None) -> list[str]:
+    """What is wrong with ``options`` for architecture ``arch`` (its registered ``check``; without
+    one, names outside its registered ``options``), one ``<option>: <problem>`` line each. The
+    params schema calls it (key path ``models.<name>.options.<option>``) and so does the zoo."""
+    meta = MODELS.meta(arch)
+    if meta.get("check") is not None:
+        return meta["check"](dict(options), None if input_shape is None else tuple(input_shape))
+    return [] if meta.get("options") is None else unknown(options, meta["options"])
+
+
 def build_backbone(name: str, input_shape, num_classes: int, **options) -> nn.Module:
     """The registered architecture's backbone (no normalisation), its options checked."""
     if name not in MODELS:
         raise AdvlabError(f"unknown model {name!r}; the zoo has {', '.join(available())}")
-    allowed = MODELS.meta(name).get("options")
-    unknown = set(options) - set(allowed) if allowed is not None else set()
-    if unknown:
-        raise AdvlabError(f"model {name!r}: unknown option(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    problems = option_problems(name, options, input_shape)
+    if problems:
+        raise AdvlabError(f"model {name!r}: option {problems[0]}")
     return MODELS.get(name)(tuple(input_shape), int(num_classes), **options)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from advlab.params.spine import arch_has_batchnorm
+from advlab.params.spine import arch_has_batchnorm, input_shape, option_problems
 from advlab.params.core import ModelRef, Name, NonNegInt, PosInt, Prob, Strict, merge_train
 
 
@@ -116,6 +116,9 @@ class MembershipParams(Strict):
         for where, over in [("recipe", self.recipe), *((f"targets.{k}", t) for k, t in self.targets.items())]:
             merge_train(base.train, self.recipe.train, over.train, where=f"membership.{where}.train")
             opts = {**base.options, **self.recipe.options, **over.options}
+            problems = option_problems(base.arch, opts, input_shape(p.data.dataset))
+            if problems:
+                raise ValueError(f"membership.{where}.options.{problems[0]} (merged with models.{self.target_model})")
             if getattr(over, "dp", None) is not None and arch_has_batchnorm(base.arch, opts):
                 raise ValueError(f"membership.{where}: DP-SGD cannot train BatchNorm (per-sample gradients); "
                                  f"set options: {{norm: group}}")

@@ -29,6 +29,20 @@ def _capabilities(arch: str, options: dict) -> dict:
     return capabilities(arch, options)
 
 
+def option_problems(arch: str, options: dict, input_shape=None) -> list[str]:
+    """The zoo's check of ``options`` for ``arch`` (``<option>: <problem>`` lines); see
+    :func:`advlab.models.zoo.option_problems`."""
+    from advlab.models.zoo import option_problems as problems
+
+    return problems(arch, options, input_shape)
+
+
+def input_shape(dataset: str) -> tuple[int, ...]:
+    from advlab.data.sources import DATASETS
+
+    return tuple(DATASETS.meta(dataset)["input_shape"])
+
+
 def arch_has_batchnorm(arch: str, options: dict) -> bool:
     return _capabilities(arch, options)["batchnorm"]
 
@@ -143,6 +157,22 @@ class ModelParams(Strict):
         if v not in MODELS:
             raise ValueError(f"unknown architecture {v!r}; the zoo has {', '.join(MODELS.names())}")
         return v
+
+    @field_validator("options")
+    @classmethod
+    def _drop_null_options(cls, v: dict) -> dict:
+        """An option set to null is removed (the architecture's default): how a profile that
+        changes ``arch`` drops the options its base profile gave the old architecture."""
+        return {k: x for k, x in v.items() if x is not None}
+
+    @model_validator(mode="after")
+    def _options(self) -> "ModelParams":
+        """Every option of the architecture, checked by the zoo before any work (the image size
+        is checked by :class:`~advlab.params.study.Params`, which knows the dataset)."""
+        problems = option_problems(self.arch, self.options)
+        if problems:
+            raise ValueError(f"options.{problems[0]}")
+        return self
 
     @model_validator(mode="after")
     def _selective_coverage(self) -> "ModelParams":

@@ -15,7 +15,7 @@ from advlab.params.calibration import CalibrationParams
 from advlab.params.core import Name, NonNegInt, Strict
 from advlab.params.evasion import EvasionParams
 from advlab.params.membership import MembershipParams
-from advlab.params.spine import DataParams, EvaluateParams, ModelParams, SplitParams
+from advlab.params.spine import DataParams, EvaluateParams, ModelParams, SplitParams, input_shape, option_problems
 from advlab.params.uncertainty import UncertaintyParams
 
 PARAMS_FILE = Path("params.yaml")
@@ -39,6 +39,11 @@ class Params(Strict):
     def _cross_refs(self) -> "Params":
         if not self.models:
             raise ValueError("models: list at least one model")
+        shape = input_shape(self.data.dataset)
+        for name, model in self.models.items():  # what needs the dataset's image size (e.g. ViT patches)
+            problems = option_problems(model.arch, model.options, shape)
+            if problems:
+                raise ValueError(f"models.{name}.options.{problems[0]} for dataset {self.data.dataset}")
         for family in FAMILIES:
             section = getattr(self, family)
             if section is not None:
@@ -61,7 +66,8 @@ def _format(err: ValidationError, source: str) -> str:
                 loc = sub[1] if loc == "(top level)" else f"{loc}.{sub[1]}"
                 msg = sub[2]
             got = repr(e["input"])
-            lines.append(f"  {loc}: {msg}" + (f" (got {got})" if e["loc"] and len(got) <= 80 else ""))
+            show = e["loc"] and len(got) <= 80 and "(got " not in msg  # a validator may show the value itself
+            lines.append(f"  {loc}: {msg}" + (f" (got {got})" if show else ""))
     return "\n".join(lines)
 
 
@@ -80,11 +86,16 @@ def validate(raw: Any, source: str = "params") -> Params:
 def read_yaml(path: str | Path) -> Any:
     path = Path(path)
     if not path.exists():
-        raise AdvlabError(f"{path}: params file not found (run from the repository root, or pass its path)")
+        raise AdvlabError(f"{path}: params file not found (run from the repository root, or write one with "
+                          "`advlab profile default`)")
     try:
-        return yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise AdvlabError(f"{path}: not valid YAML: {err}") from None
+    if raw is None:
+        raise AdvlabError(f"{path}: the params file is empty; write one with `advlab profile default` "
+                          "(or `advlab profile tiny`)")
+    return raw
 
 
 def load(path: str | Path = PARAMS_FILE) -> Params:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from advlab.errors import AdvlabError
 from advlab.io import atomic_path, write_text
-from advlab.stages.common import stage
+from advlab.stages.common import load_params, stage
 
 NOTEBOOKS, REPORTS = Path("notebooks"), Path("reports")
 
@@ -42,9 +42,25 @@ def render(name: str, parameters: dict | None = None) -> Path:
     return executed
 
 
+def current_names(name: str, p) -> dict:
+    """What the ``name`` report must show, from the current params (papermill parameters): the
+    notebook filters its results to these names and says which expected ones are missing, so a
+    model or case removed from params.yaml disappears from the report even if its result files
+    linger (per-name files outlive their stage)."""
+    if name == "models":
+        return {"models": list(p.models)}
+    if name == "calibration" and p.calibration is not None:
+        return {"models": list(p.calibration.models), "targets": list(p.calibration.targets)}
+    if name == "uncertainty" and p.uncertainty is not None:
+        u = p.uncertainty
+        return {"cases": [f"{est}_{m}" for est in ("softmax", "mc_dropout", "selectivenet") for m in getattr(u, est)]
+                + (["ensemble"] if u.ensemble else [])}
+    return {}  # evasion's notebook reads evasion.models from params.yaml; membership's results are one stage's
+
+
 @stage
 def main(name: str) -> None:
-    render(name)
+    render(name, current_names(name, load_params()))
     print(f"rendered reports/{name}.html")
 
 

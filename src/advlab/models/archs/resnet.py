@@ -5,10 +5,18 @@ from __future__ import annotations
 from torch import nn
 
 from advlab.models.archs.timm_backbone import TimmBackbone
+from advlab.models import options as opt
 from advlab.models.registry import MODELS
 
 
-@MODELS.register("resnet", options=("width", "layers", "dropout"), capabilities=lambda o: {"batchnorm": True})
+def check(options: dict, input_shape=None) -> list[str]:
+    """``width`` >= 2 (the stem is ``width // 2`` wide), ``layers`` blocks per stage, ``dropout``."""
+    return (opt.unknown(options, ("width", "layers", "dropout")) + opt.int_at_least(options, "width", 2)
+            + opt.int_list(options, "layers") + opt.dropout(options))
+
+
+@MODELS.register("resnet", options=("width", "layers", "dropout"), check=check,
+                 capabilities=lambda o: {"batchnorm": True})
 def resnet(input_shape, num_classes, width: int = 16, layers=(1, 1, 1, 1), dropout: float = 0.0):
     """A timm ResNet (BasicBlock) with a small-image stem: 3×3 stride-1 conv, no max-pool."""
     from timm.models.resnet import BasicBlock, ResNet

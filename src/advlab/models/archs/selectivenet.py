@@ -52,7 +52,21 @@ def _capabilities(options: dict) -> dict[str, bool]:
     return {**zoo.capabilities(options.get("base", "small_cnn"), rest), "batchnorm": True, "selective": True}
 
 
-@MODELS.register("selectivenet", options=None, capabilities=_capabilities)
+def check(options: dict, input_shape=None) -> list[str]:
+    """``base`` (another zoo architecture), ``selector_hidden`` (>= 1), and the base's own options."""
+    others = [a for a in MODELS.names() if not zoo.capabilities(a, {})["selective"]]
+    base = options.get("base", "small_cnn")
+    if base not in others:
+        return [f"base: base={base!r} must be another zoo architecture ({', '.join(others)})"]
+    if "selector_hidden" in options and not (isinstance(options["selector_hidden"], int)
+                                             and not isinstance(options["selector_hidden"], bool)
+                                             and options["selector_hidden"] >= 1):
+        return [f"selector_hidden: must be an integer >= 1 (got {options['selector_hidden']!r})"]
+    rest = {k: v for k, v in options.items() if k not in ("base", "selector_hidden")}
+    return zoo.option_problems(base, rest, input_shape)
+
+
+@MODELS.register("selectivenet", options=None, check=check, capabilities=_capabilities)
 def selectivenet(input_shape, num_classes, base: str = "small_cnn", selector_hidden: int = 64, **base_options):
     """SelectiveNet around the zoo architecture ``base`` (its options pass through)."""
     others = [a for a in MODELS.names() if not zoo.capabilities(a, {})["selective"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from advlab.models import options as opt
 from advlab.models.registry import MODELS
 
 
@@ -40,7 +41,16 @@ class SmallCNN(nn.Module):
         return self.head(f)
 
 
-@MODELS.register("small_cnn", options=("width", "hidden", "dropout", "norm"),
+NORMS = ("batch", "group", "none")
+
+
+def check(options: dict, input_shape=None) -> list[str]:
+    """Every option of :class:`SmallCNN` (``input_shape`` is not needed: any image size works)."""
+    return (opt.unknown(options, ("width", "hidden", "dropout", "norm")) + opt.int_at_least(options, "width")
+            + opt.int_at_least(options, "hidden") + opt.dropout(options) + opt.one_of(options, "norm", NORMS))
+
+
+@MODELS.register("small_cnn", options=("width", "hidden", "dropout", "norm"), check=check,
                  capabilities=lambda o: {"batchnorm": o.get("norm", "batch") == "batch"})
 def small_cnn(input_shape, num_classes, **options) -> nn.Module:
     return SmallCNN(input_shape[0], num_classes, input_shape[1:], **options)

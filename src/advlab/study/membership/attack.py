@@ -25,10 +25,10 @@ def load_signals(group: str, plan_hash: str, pool_hash: str) -> tuple[Signals, S
         s = Signals.load(path, hint="rerun `dvc repro mia_signals`")
         if s.plan_hash != plan_hash:
             raise AdvlabError(f"{path}: signals come from split plan {s.plan_hash} but the current plan is {plan_hash}; "
-                              "recompute them (dvc repro) - signals from different plans are never combined")
+                              "recompute them (`dvc repro mia_signals`) - signals from different plans are never combined")
         if s.meta.get("pool_hash") != pool_hash:
             raise AdvlabError(f"{path}: signals were computed on another MIA pool (membership.pool/seed/population "
-                              "changed); recompute them (dvc repro)")
+                              "changed); recompute them (`dvc repro mia_signals`)")
         out.append(s)
     return out[0], out[1]
 

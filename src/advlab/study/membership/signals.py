@@ -10,7 +10,7 @@ import numpy as np
 from advlab.attacks.membership import Signals, compute_logits
 from advlab.data.prepared import to_tensors
 from advlab.errors import AdvlabError
-from advlab.models.checkpoint import load_model
+from advlab.models.checkpoint import load_model, train_stage
 from advlab.params import MembershipParams
 
 from . import MODELS, SIGNALS, MiaData
@@ -36,7 +36,7 @@ def save_group(group: str, folders: list[Path], keep: np.ndarray, queries, ds, p
         model, side = load_model(folder, device)
         if side.get("plan_hash") != plan.hash:
             raise AdvlabError(f"{folder} was trained on split plan {side.get('plan_hash')} but the current plan is "
-                              f"{plan.hash}; rerun its training stage (dvc repro)")
+                              f"{plan.hash}; rerun its training stage (`dvc repro {train_stage(folder)}`)")
         pool_logits.append(compute_logits(model, x_pool, queries, device=device))
         pop_logits.append(compute_logits(model, x_pop, queries, device=device))
         cost.append({"model": str(folder), **{k: side["metrics"].get(k) for k in
