@@ -227,6 +227,8 @@ def test_damaged_membership_model_hint_names_mia_train(mia_targets, tmp_path):
     with pytest.raises(AdvlabError, match=r"model\.safetensors: checkpoint is corrupt.*`dvc repro -f mia_train@targets`"):
         load_model(folder)
     shutil.copytree(mia_targets / "models/membership/targets/base", tmp_path / "models/cnn")
+    side = json.loads((tmp_path / "models/cnn/model.json").read_text())
+    (tmp_path / "models/cnn/model.json").write_text(json.dumps({**side, "name": "cnn"}))  # past the name binding
     with pytest.raises(AdvlabError, match=r"trained on split plan \w+ but the current plan is deadbeef; "
                                           r"rerun `dvc repro train@cnn`"):  # a foreign split plan (kept)
         load_trained("cnn", "deadbeef", root=tmp_path / "models")

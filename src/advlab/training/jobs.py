@@ -88,10 +88,17 @@ class Job:
         if (folder / "model.json").is_file():
             try:
                 side = read_json(folder / "model.json")
-            except ValueError:  # a damaged sidecar: retrain
+            except ValueError:
+                print(f"{folder / 'model.json'}: unreadable sidecar; retraining")
                 return None
-            if (isinstance(side, dict) and side.get("train_key") == self.key and side.get("name") == model_name(folder)
-                    and side.get("spec") == json.loads(json.dumps(self.spec)) and weights_match(folder, side)):
+            if not (isinstance(side, dict) and side.get("train_key") == self.key):
+                return None  # another job's model (changed params): retrain without a word
+            if side.get("name") != model_name(folder) or side.get("spec") != json.loads(json.dumps(self.spec)):
+                print(f"{folder / 'model.json'}: the sidecar belongs to another model; retraining")
+            elif not weights_match(folder, side):
+                print(f"{folder / 'model.safetensors'}: missing, damaged or not the weights the sidecar records; "
+                      f"retraining")
+            else:
                 return side
         return None
 
