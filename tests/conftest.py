@@ -15,3 +15,12 @@ def digits():
     from advlab.data.sources import load_dataset
 
     return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def digits_trained():
+    """``(model, (x, y))``: a tiny CNN trained on the first 400 digits, one per test module
+    (tests may switch its mode or accumulate gradients)."""
+    from tests.tiny import digits_cnn
+
+    return digits_cnn()

@@ -5,22 +5,16 @@ import torch
 
 from advlab.defenses.detection_eval import DETECTORS, evaluate_detectors, make_detector
 from advlab.errors import AdvlabError
-from tests.tiny import digits_cnn
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return digits_cnn()
+def data(digits_trained):
+    return digits_trained[1]
 
 
 @pytest.fixture(scope="module")
-def data(trained):
-    return trained[1]
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return trained[0]
+def model(digits_trained):
+    return digits_trained[0]
 
 
 def test_detection_eval_rows_and_separation(model, data):

@@ -5,24 +5,18 @@ import torch
 import torch.nn.functional as F
 
 from advlab.errors import AdvlabError
-from tests.tiny import digits_cnn
 from advlab.training.objectives import make_objective
 from advlab.training.robust import _TrainCE, adversarial_examples
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return digits_cnn()
+def data(digits_trained):
+    return digits_trained[1]
 
 
 @pytest.fixture(scope="module")
-def data(trained):
-    return trained[1]
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return trained[0]
+def model(digits_trained):
+    return digits_trained[0]
 
 
 def test_pgd_at_examples_stay_in_ball_and_raise_the_loss(model, data):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from advlab.params.names import DetectorName, detector_names
-from advlab.params.core import ModelRef, Name, NonNegInt, PosInt, Prob, Strict, merge_train
+from advlab.params.core import ModelRef, Name, NonNegInt, PosInt, Prob, Strict, merge_train, one_of
 
 
 class EvasionAttackParams(Strict):
@@ -41,20 +41,18 @@ class EvasionAttackParams(Strict):
         return self
 
 
+def _transforms() -> list[str]:
+    from advlab.defenses.transforms import TRANSFORMS
+
+    return TRANSFORMS.names()
+
+
 class EvasionDefenseParams(Strict):
     """An inference-time defense in front of ``evasion.defense_model``, attacked naively and adaptively."""
 
-    kind: str = Field(description="an input transform of advlab.defenses.TRANSFORMS")
+    kind: Annotated[str, one_of(_transforms, "defense kind")] = Field(
+        description="an input transform of advlab.defenses.TRANSFORMS")
     options: dict[str, Any] = {}
-
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, v: str) -> str:
-        from advlab.defenses.transforms import TRANSFORMS
-
-        if v not in TRANSFORMS:
-            raise ValueError(f"defense kind {v!r} does not exist; allowed: {', '.join(TRANSFORMS.names())}")
-        return v
 
 
 class CertifyParams(Strict):

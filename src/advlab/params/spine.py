@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from advlab.params.core import NonNegInt, PosInt, Prob, Strict
+from advlab.params.core import NonNegInt, PosInt, Prob, Strict, one_of
 
 
 def _dataset(v: str) -> str:
@@ -141,22 +141,19 @@ class TrainParams(Strict):
         return v
 
 
+def _architectures() -> list[str]:
+    from advlab.models.registry import MODELS
+
+    return MODELS.names()
+
+
 class ModelParams(Strict):
     """One trained classifier: a target, a defended variant, an ensemble member, a surrogate."""
 
-    arch: str
+    arch: Annotated[str, one_of(_architectures, "architecture")]
     options: dict[str, Any] = {}
     train: TrainParams
     seed: NonNegInt | None = Field(None, description="overrides the global seed (ensemble members)")
-
-    @field_validator("arch")
-    @classmethod
-    def _known_arch(cls, v: str) -> str:
-        from advlab.models.registry import MODELS
-
-        if v not in MODELS:
-            raise ValueError(f"unknown architecture {v!r}; the zoo has {', '.join(MODELS.names())}")
-        return v
 
     @field_validator("options")
     @classmethod
