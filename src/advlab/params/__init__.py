@@ -9,6 +9,7 @@ against the library's registries, never against a list written here.
 """
 
 from advlab.params.calibration import *  # noqa: F401,F403
+from advlab.params.compute import ComputeParams  # noqa: F401
 from advlab.params.core import ModelRef, Name, Strict, merge_train  # noqa: F401
 from advlab.params.evasion import *  # noqa: F401,F403
 from advlab.params.membership import *  # noqa: F401,F403

@@ -12,6 +12,7 @@ from pydantic import ValidationError, model_validator
 
 from advlab.errors import AdvlabError
 from advlab.params.calibration import CalibrationParams
+from advlab.params.compute import ComputeParams
 from advlab.params.core import Name, NonNegInt, Strict
 from advlab.params.evasion import EvasionParams
 from advlab.params.membership import MembershipParams
@@ -25,6 +26,7 @@ FAMILIES = ("membership", "calibration", "evasion", "uncertainty")
 class Params(Strict):
     seed: NonNegInt = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute: ComputeParams = ComputeParams()
     data: DataParams = DataParams()
     split: SplitParams
     models: dict[Name, ModelParams]

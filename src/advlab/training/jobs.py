@@ -71,8 +71,7 @@ class Job:
 
     def __init__(self, ds, index: np.ndarray, recipe: Recipe, *, seed: int, plan_hash: str):
         self.ds, self.index, self.recipe, self.seed, self.plan_hash = ds, np.asarray(index), recipe, seed, plan_hash
-        self.x, self.y = to_tensors(ds, self.index)
-        mean, std = channel_stats(self.x)
+        mean, std = channel_stats(to_tensors(ds, self.index)[0])
         self.spec = {"arch": recipe.arch, "input_shape": list(ds.input_shape), "num_classes": ds.num_classes,
                      "options": {**recipe.options, "mean": mean, "std": std}}
         r = recipe.to_dict()
@@ -105,6 +104,7 @@ class Job:
     def run(self, *, device, resume_dir: Path | None, desc: str, val=None) -> Trained:
         """Build and train the model (resumable from ``resume_dir``); ``val`` = (x, y) is needed by early stopping."""
         rc, t0 = self.recipe, time.perf_counter()
+        x, y = to_tensors(self.ds, self.index)  # built here, not held: a stage may hold many jobs
         torch.manual_seed(self.seed)
         model = build_model(rc.arch, self.ds.input_shape, self.ds.num_classes, **dict(self.spec["options"]))
         objective = make_recipe_objective(rc.train)
@@ -113,13 +113,13 @@ class Job:
         if rc.dp is not None:
             from advlab.training.dp import fit_private
 
-            result, spent = fit_private(model, self.x, self.y, rc.train, objective, epsilon=rc.dp.epsilon,
+            result, spent = fit_private(model, x, y, rc.train, objective, epsilon=rc.dp.epsilon,
                                         delta=rc.dp.delta, max_grad_norm=rc.dp.max_grad_norm, val=val, **common)
             extra["privacy"] = spent.to_dict()
         elif rc.early_stopping is not None:
             stopper = EarlyStopping(model, rc.early_stopping.patience, resume_dir, self.key)
             try:
-                result = fit(model, self.x, self.y, rc.train, objective, val=val, on_epoch_end=stopper, **common)
+                result = fit(model, x, y, rc.train, objective, val=val, on_epoch_end=stopper, **common)
             except StopTraining:
                 rows = stopper.rows
                 result = FitResult(rows, sum(r["seconds"] for r in rows), len(self.x) * len(rows))
@@ -127,37 +127,48 @@ class Job:
             model.eval()
             extra["early_stopping"] = stopper.summary()
         else:
-            result = fit(model, self.x, self.y, rc.train, objective, val=val, **common)
-        train_eval = quick_eval(model, self.x, self.y, device=device)
+            result = fit(model, x, y, rc.train, objective, val=val, **common)
+        train_eval = quick_eval(model, x, y, device=device)
         return Trained(model, result, extra, train_eval, time.perf_counter() - t0)
 
     def save(self, folder: Path, trained: Trained, sidecar: dict) -> None:
         save_model(folder, trained.model, self.spec, sidecar)
 
 
+def default_metrics(job: Job, trained: Trained) -> dict:
+    """What a sidecar records by default: the training examples' accuracy / NLL, epochs and seconds."""
+    return {"examples": int(len(job.index)), "epochs": job.recipe.train.epochs,
+            "epochs_run": len(trained.result.history), "train_seconds": trained.result.seconds,
+            "train_accuracy": trained.train_eval["accuracy"], "train_nll": trained.train_eval["nll"], **trained.extra}
+
+
+def default_sidecar(job: Job, metrics: dict) -> dict:
+    """Recipe, metrics, plan hash, index hash and the job's key (what makes a later run reuse the model)."""
+    return {"params": job.recipe.to_dict(), "metrics": metrics, "plan_hash": job.plan_hash,
+            "train_index_hash": sha256_of(job.index), "train_key": job.key}
+
+
+def reused(job: Job, folder: Path) -> dict | None:
+    """The metrics of the model in ``folder`` when this very job saved it, marked ``reused``; else None."""
+    side = job.saved(folder)
+    return None if side is None else {**side["metrics"], "reused": True}
+
+
 def train_job(job: Job, folder: Path, *, device, resume_dir: Path, desc: str, val=None, metrics=None,
-              sidecar=None, reuse: bool = True, keep_resume: bool = False) -> tuple[dict, Trained | None]:
+              sidecar=None, reuse: bool = True) -> tuple[dict, Trained | None]:
     """Train ``job`` (or reuse the model in ``folder`` when ``reuse`` and it was saved by this very job),
     save it to ``folder``, return ``(metrics, trained)`` (``trained`` None when reused).
 
-    ``metrics(trained) -> dict`` builds what the sidecar records (default: the training
-    examples' accuracy / NLL, epochs and seconds); ``sidecar(metrics) -> dict`` the sidecar
-    (default: recipe, metrics, plan hash, index hash and the job's key, which is what
-    makes a later call reuse it). The resume folder is cleared once the model is saved,
-    unless ``keep_resume`` (a caller training several models clears them all at its end, so
-    a rerun after a kill retrains none of the finished ones).
+    ``metrics(trained) -> dict`` builds what the sidecar records (default
+    :func:`default_metrics`); ``sidecar(metrics) -> dict`` the sidecar (default
+    :func:`default_sidecar`). The resume folder is cleared once the model is saved. A stage
+    training several models uses the pieces instead (:func:`reused`, :meth:`Job.run`, :meth:`Job.save`)
+    with :mod:`advlab.compute` (see :mod:`advlab.study.membership.train`).
     """
-    if reuse and (side := job.saved(folder)) is not None:
-        return {**side["metrics"], "reused": True}, None
+    if reuse and (m := reused(job, folder)) is not None:
+        return m, None
     trained = job.run(device=device, resume_dir=resume_dir, desc=desc, val=val)
-    m = metrics(trained) if metrics is not None else {
-        "examples": int(len(job.index)), "epochs": job.recipe.train.epochs, "epochs_run": len(trained.result.history),
-        "train_seconds": trained.result.seconds, "train_accuracy": trained.train_eval["accuracy"],
-        "train_nll": trained.train_eval["nll"], **trained.extra}
-    side = sidecar(m) if sidecar is not None else {
-        "params": job.recipe.to_dict(), "metrics": m, "plan_hash": job.plan_hash,
-        "train_index_hash": sha256_of(job.index), "train_key": job.key}
-    job.save(folder, trained, side)
-    if not keep_resume:
-        clear_resume(resume_dir)
+    m = metrics(trained) if metrics is not None else default_metrics(job, trained)
+    job.save(folder, trained, sidecar(m) if sidecar is not None else default_sidecar(job, m))
+    clear_resume(resume_dir)
     return m, trained
