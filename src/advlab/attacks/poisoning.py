@@ -2,7 +2,7 @@
 
 Each poisoner takes the clean training set and a rate and returns ``(x_poisoned,
 y_poisoned, poisoned_indices)``; the sweep that trains one model per rate is
-:func:`advlab.study.evasion.poison_sweep`.
+:func:`advlab.study.poisoning.poison_sweep`.
 
 * ``label_flip``: a fraction ρ of the training labels is replaced by a uniformly drawn
   *other* class;

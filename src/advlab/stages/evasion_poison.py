@@ -1,7 +1,7 @@
 """Stage ``evasion_poison@<kind>``: a data poisoning sweep (SPEC §2; the poisoners are
 :data:`advlab.attacks.poisoning.POISONINGS`: label flipping, BadNets), each rate of
 ``evasion.poisoning.<kind>_rates`` training one model with
-``models.<evasion.poisoning.model>``'s recipe (:func:`advlab.study.evasion.poison_sweep`).
+``models.<evasion.poisoning.model>``'s recipe (:func:`advlab.study.poisoning.poison_sweep`).
 
 Reported: clean test accuracy per rate and, for the backdoor, the attack success rate.
 The rate 0 run is the clean reference (same recipe, same seed). Writes
@@ -18,7 +18,7 @@ from advlab.attacks.poisoning import POISONINGS
 from advlab.errors import AdvlabError
 from advlab.io import write_csv, write_json
 from advlab.stages.common import family, load_params, resolve_device, stage
-from advlab.study.evasion import poison_sweep
+from advlab.study.poisoning import poison_sweep
 
 OUT = Path("results/evasion/poisoning")
 

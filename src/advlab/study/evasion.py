@@ -6,7 +6,6 @@ the stages only read params, call one function here and write its outputs.
   PGD ε sweep;
 * :func:`defense_eval`: an input-transform defense attacked naively and adaptively;
 * :func:`certify_model`: randomized smoothing CERTIFY of a noise-trained model;
-* :func:`poison_sweep`: one model trained per poisoning rate;
 * :func:`detect`: detection AUROC of the detectors against the attacks' examples.
 
 Every attack goes through :func:`advlab.attacks.run_attack` with ``batch_size`` (the one
@@ -24,18 +23,14 @@ import torch
 from torch import nn
 
 from advlab.attacks import run_attack
-from advlab.attacks.poisoning import POISONINGS, stamp
-from advlab.data.prepared import channel_stats, load_prepared, to_tensors
+from advlab.data.prepared import load_prepared, to_tensors
 from advlab.defenses.detection_eval import evaluate_detectors
 from advlab.defenses.smoothing import ABSTAIN, certify
 from advlab.defenses.transforms import naive_and_adaptive
 from advlab.errors import AdvlabError
 from advlab.metrics.robustness import certified_accuracy, certified_accuracy_curve
 from advlab.models.checkpoint import load_trained
-from advlab.models.zoo import build_model
-from advlab.params import merge_train
-from advlab.training.loop import fit, predict_proba
-from advlab.training.objectives import make_objective
+from advlab.training.loop import predict_proba
 
 #: the radii of the certified-accuracy table
 REPORT_RADII = [0.0, 0.25, 0.5, 0.75, 1.0, 1.5]
@@ -57,7 +52,7 @@ def eval_subset(n: int):
     return ds, plan, x, y
 
 
-def _accuracy(model, x, y, device) -> float:
+def accuracy(model, x, y, device) -> float:
     return float((predict_proba(model, x, device=device).argmax(1) == y).float().mean())
 
 
@@ -124,8 +119,8 @@ def defense_eval(p, defense: str, device) -> dict:
     out = {"defense": defense, "kind": d.kind, "options": d.options, "model": ev.defense_model, "n": len(x),
            "eps": ev.defense_eps, "steps": ev.defense_steps, "gradient_masking": not randomized,
            "adaptive_method": "eot" if randomized else "bpda"}
-    out["clean_accuracy_undefended"] = _accuracy(model, x, y, device)
-    out["clean_accuracy_defended"] = _accuracy(nn.Sequential(naive_t, model), x, y, device)
+    out["clean_accuracy_undefended"] = accuracy(model, x, y, device)
+    out["clean_accuracy_defended"] = accuracy(nn.Sequential(naive_t, model), x, y, device)
     runs = {"undefended": (model, {}),
             "naive": (nn.Sequential(naive_t, model), {}),
             "adaptive": (nn.Sequential(adaptive_t, model), {"eot_samples": ev.eot_samples} if randomized else {})}
@@ -138,7 +133,7 @@ def defense_eval(p, defense: str, device) -> dict:
                       "seconds": time.perf_counter() - t1}
         if randomized and label != "undefended":
             # one draw decides the engine's verdict; also report the mean over fresh draws
-            accs = [_accuracy(target, res.x_adv, y, device) for _ in range(ev.eot_samples)]
+            accs = [accuracy(target, res.x_adv, y, device) for _ in range(ev.eot_samples)]
             out[label]["robust_accuracy_mean_over_draws"] = sum(accs) / len(accs)
     # a randomised defense is judged on the mean over fresh draws (one draw is noisy)
     key = "robust_accuracy_mean_over_draws" if randomized else "robust_accuracy"
@@ -159,63 +154,15 @@ def certify_model(p, name: str, device) -> tuple[dict, pd.DataFrame]:
     gen = torch.Generator(device=device).manual_seed(p.seed)
     pred, radius = certify(model, x, sigma, c.n0, c.n, c.alpha, batch_size=c.batch_size, generator=gen)
     grid, acc = certified_accuracy_curve(pred, radius, y, max_radius=c.max_radius, num=81)
-    base_acc = _accuracy(model, x, y, device)
+    base_acc = accuracy(model, x, y, device)
     dt = time.perf_counter() - t0
     metrics = {"model": name, "sigma": sigma, "n_eval": len(x), "n0": c.n0, "n": c.n, "alpha": c.alpha,
                "base_clean_accuracy": base_acc,
                "abstain_rate": float((pred == ABSTAIN).float().mean()),
-               "certified_accuracy": {str(r): float(certified_accuracy(pred, radius, y, r)) for r in REPORT_RADII},
+               "certified_accuracy": {str(r): float(certifiedaccuracy(pred, radius, y, r)) for r in REPORT_RADII},
                "mean_radius_correct": float(np.mean(radius.numpy()[(pred == y).numpy()])) if (pred == y).any() else 0.0,
                "seconds": dt, "samples_per_s": len(x) / dt}
     return metrics, pd.DataFrame({"model": name, "sigma": sigma, "radius": grid, "certified_accuracy": acc})
-
-
-def poison_sweep(p, kind: str, device, log=print) -> tuple[dict, pd.DataFrame]:
-    """``evasion_poison@<kind>``: one model per rate of ``evasion.poisoning.<kind>_rates``,
-    trained with ``models.<evasion.poisoning.model>``'s recipe (plus the section's train
-    overrides) through :func:`advlab.training.loop.fit`; rate 0 is the clean reference.
-    Returns ``(summary, rows)``: clean test accuracy per rate (and the attack success rate
-    for a triggered poisoning: triggered test images not of the target class classified as
-    the target)."""
-    pp = p.evasion.poisoning
-    poison, triggered = POISONINGS.get(kind), POISONINGS.meta(kind)["triggered"]
-    mp = p.models[pp.model]
-    cfg = merge_train(mp.train, pp.train, where="evasion.poisoning.train")
-    ds, plan = load_prepared()
-    if pp.target_class >= ds.num_classes:
-        raise AdvlabError(f"evasion.poisoning.target_class {pp.target_class} is not a class of {ds.name} "
-                          f"({ds.num_classes} classes)")
-    members = plan["members"][: cfg.max_members]
-    x, y = to_tensors(ds, members)
-    xt, yt = to_tensors(ds, plan["test"])
-    mean, std = channel_stats(x)
-    seed = p.seed if mp.seed is None else mp.seed
-    rates = getattr(pp, f"{kind}_rates")
-    rows = []
-    for rate in rates:
-        gen = torch.Generator().manual_seed(seed * 7919 + 17)
-        xp, yp, idx = poison(x, y, rate, gen, num_classes=ds.num_classes, target_class=pp.target_class,
-                             patch_size=pp.patch_size, patch_value=pp.patch_value)
-        torch.manual_seed(seed)
-        model = build_model(mp.arch, ds.input_shape, ds.num_classes, **{**mp.options, "mean": mean, "std": std})
-        t1 = time.perf_counter()
-        # the shared training orchestration (training.jobs) could replace these two lines
-        res = fit(model, xp, yp, cfg, make_objective(cfg.objective, **cfg.objective_options), seed=seed,
-                  device=device, desc=f"{kind} {rate}")
-        row = {"rate": rate, "poisoned": len(idx), "members": len(y), "clean_accuracy": _accuracy(model, xt, yt, device),
-               "train_seconds": res.seconds, "samples_per_s": res.samples_per_s}
-        if triggered:
-            keep = yt != pp.target_class
-            trig = predict_proba(model, stamp(xt[keep], pp.patch_size, pp.patch_value), device=device).argmax(1)
-            row["attack_success_rate"] = float((trig == pp.target_class).float().mean())
-        row["seconds"] = time.perf_counter() - t1
-        rows.append(row)
-        log(f"{kind} rate {rate}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "rate"))
-    frame = pd.DataFrame(rows)
-    frame["clean_accuracy_drop"] = frame.clean_accuracy.iloc[0] - frame.clean_accuracy if rates[0] == 0 else np.nan
-    summary = {"kind": kind, "model": pp.model, "epochs": cfg.epochs, "members": len(y),
-               "target_class": pp.target_class if triggered else None, "rows": frame.to_dict("records")}
-    return summary, frame
 
 
 def detect(p, arrays: dict, device) -> list[dict]:
