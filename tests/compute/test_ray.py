@@ -58,7 +58,7 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, cluster):
+def project(tmp_path_factory):
     from advlab.stages import prepare
 
     tmp = tmp_path_factory.mktemp("ray")
@@ -74,7 +74,7 @@ def project(tmp_path_factory, cluster):
         mp.undo()
 
 
-def test_ray_shadows_equal_local_bit_for_bit_with_a_worker_killed(project, capsys):
+def test_ray_shadows_equal_local_bit_for_bit_with_a_worker_killed(cluster, project, capsys):
     from advlab.stages import mia_train
 
     tmp, raw = project
@@ -154,3 +154,40 @@ def test_a_process_already_on_a_cluster_keeps_it(monkeypatch):
     with executor(cfg):
         pass
     assert [c for c, _ in fake.calls] == ["options"]  # neither init nor shutdown
+
+
+@pytest.mark.slow
+def test_killed_ray_stage_leaves_no_cluster_and_retrains_no_finished_model(project):
+    """SIGKILL the stage (its own Ray cluster) once a shadow is saved: no Ray process outlives it,
+    and the rerun reuses every saved shadow and ends with the local backend's weights."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    tmp, raw = project
+    write(tmp, {**raw, "compute": {"backend": "local", "threads_per_worker": 1}})
+    from advlab.stages import mia_train
+
+    assert mia_train.main(["shadows"]) == 0
+    local = weights(tmp)
+    for f in (tmp / SHADOWS).glob("*/model.safetensors"):
+        f.unlink()
+    write(tmp, {**raw, "compute": {"backend": "ray", "workers": 2, "threads_per_worker": 1}})
+    cmd = [sys.executable, "-m", "advlab.stages.mia_train", "shadows"]
+    stage = subprocess.Popen(cmd, cwd=tmp, env={**os.environ, "CI": "true"}, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list((tmp / SHADOWS).glob("*/model.safetensors")) and stage.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    stage.send_signal(signal.SIGKILL)
+    stage.wait()
+    finished = set(weights(tmp))
+    assert finished and len(finished) < 4, f"killed too late or too early: {sorted(finished)}"
+    time.sleep(5)
+    session = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and p.info["cmdline"][0].startswith("ray::_run")]
+    assert not session, "a Ray worker outlived the killed stage"
+    rerun = subprocess.run(cmd, cwd=tmp, env={**os.environ, "CI": "true"}, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert sum("(reused)" in line for line in rerun.stdout.splitlines()) == len(finished)
+    assert weights(tmp) == local
