@@ -39,8 +39,9 @@ def test_train_job_saves_then_reuses_and_clears_its_resume_folder(digits, tmp_pa
                                 resume_dir=resume, desc="t")
     assert trained2 is None and again["reused"] is True and again["train_accuracy"] == metrics["train_accuracy"]
     other, trained3 = train_job(Job(digits, np.arange(100), _recipe(), seed=1, plan_hash="p"), folder, device="cpu",
-                                resume_dir=resume, desc="t", keep_resume=True)
-    assert trained3 is not None and "reused" not in other and resume.exists()
+                                resume_dir=resume, desc="t")
+    assert trained3 is not None and "reused" not in other and not resume.exists()
+    assert json.loads((folder / "model.json").read_text())["train_key"] != job.key  # the new job's model replaced it
 
 
 def test_early_stopping_recipe_needs_validation_and_reports_its_epoch(digits):
