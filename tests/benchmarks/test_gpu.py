@@ -45,7 +45,7 @@ def test_cpu_smoke_times_every_recipe_and_counts_every_training(gpu, capsys):
                      "membership references": m.references, "membership targets": len(m.targets),
                      "poisoning sweep": len(pp.label_flip_rates) + len(pp.backdoor_rates)}
     total = next(line for line in out.splitlines() if line.startswith("total")).split()
-    assert int(total[1]) == sum(count.values()) and all(float(h) > 0 for h in total[2:])
+    assert int(total[1]) == sum(count.values()) and all(float(h) >= 0 for h in total[2:])
     assert len([line for line in out.splitlines() if line.split()[-1:] == ["-"]]) == len(recipes)
 
 
@@ -56,3 +56,12 @@ def test_imbalanced_training_set_size_matches_the_long_tailed_draw(gpu):
     labels = np.arange(n) % 10  # balanced members, as the split draws them (up to rounding)
     drawn = long_tailed(np.arange(n), labels, train.imbalance_ratio, 10)
     assert gpu.members(p, train) == len(drawn) < n
+
+
+def test_hours_use_each_trainings_own_precision_unless_one_is_forced(gpu):
+    items = [gpu.Training("g", "a", count=2, epochs=3, examples=600, precision="bf16"),
+             gpu.Training("g", "b", count=1, epochs=10, examples=360, precision="fp32")]
+    rates = {("a", "fp32"): 50.0, ("a", "bf16"): 100.0, ("b", "fp32"): 1.0, ("b", "bf16"): 2.0}
+    assert gpu.hours(items, rates, None) == pytest.approx((2 * 3 * 600 / 100 + 10 * 360 / 1) / 3600)
+    assert gpu.hours(items, rates, "fp32") == pytest.approx((2 * 3 * 600 / 50 + 10 * 360 / 1) / 3600)
+    assert gpu.hours(items, rates, "bf16") == pytest.approx((2 * 3 * 600 / 100 + 10 * 360 / 2) / 3600)
