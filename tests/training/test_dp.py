@@ -53,3 +53,14 @@ def test_fit_private_spends_its_epsilon_and_refuses_batchnorm():
     bn = build_model("small_cnn", (1, 8, 8), 10, width=4, hidden=8, norm="batch")
     with pytest.raises(AdvlabError, match=r"norm: group"):
         fit_private(bn, x, y, cfg, make_objective("standard"), epsilon=1.0)
+
+
+def test_fit_private_refuses_bf16():
+    from advlab.training.dp import fit_private
+    from advlab.training.objectives import make_objective
+
+    x, y = torch.rand(64, 1, 8, 8), torch.randint(0, 10, (64,))
+    model = build_model("small_cnn", (1, 8, 8), 10, width=4, hidden=8, norm="group")
+    with pytest.raises(AdvlabError, match="precision: fp32"):
+        fit_private(model, x, y, TrainParams(epochs=1, batch_size=32, precision="bf16"), make_objective("standard"),
+                    epsilon=1.0)

@@ -11,7 +11,7 @@ import torch
 from advlab.data.augment import random_crop, shift
 from advlab.models.zoo import build_model
 from advlab.params import TrainParams
-from advlab.training.loop import fit, lr_factor, quick_eval
+from advlab.training.loop import DEVICE_FRACTION, fit, lr_factor, place_examples, placement, quick_eval
 from advlab.training.objectives import make_objective
 from advlab.errors import AdvlabError
 
@@ -130,3 +130,54 @@ def test_shift_and_crop():
     assert (out[0, 0, 3] == 0).all()
     torch.testing.assert_close(out[1, 0, :, 1:], x[1, 0, :, :3])
     assert random_crop(torch.rand(5, 3, 8, 8)).shape == (5, 3, 8, 8)
+
+
+def test_examples_are_placed_by_device_and_free_memory():
+    cuda = torch.device("cuda")  # a device object only: nothing is allocated
+    assert placement(10**9, torch.device("cpu"), None) == "as_is"
+    assert placement(10**9, cuda, int(10**9 / DEVICE_FRACTION)) == "device"
+    assert placement(10**9 + 1, cuda, int(10**9 / DEVICE_FRACTION)) == "pinned"
+    assert placement(1, cuda, None) == "pinned"
+    x, y = torch.rand(4, 1, 8, 8), torch.arange(4)
+    px, py, where = place_examples(x, y, torch.device("cpu"))
+    assert where == "as_is" and px is x and py is y  # the CPU path does not even copy
+
+
+def test_a_loss_that_turns_nan_fails_naming_its_epoch(digits):
+    x, y = data(digits, 128)
+    calls, epochs = [0], []
+    standard = make_objective("standard")
+
+    def turns_nan(m, xb, yb):  # 4 steps per epoch: the 6th call is in epoch 2
+        calls[0] += 1
+        loss = standard(m, xb, yb)
+        return loss * float("nan") if calls[0] == 6 else loss
+
+    with pytest.raises(AdvlabError, match="the loss became nan at epoch 2; lower the learning rate"):
+        fit(model(), x, y, CFG, turns_nan, on_epoch_end=lambda e, row: epochs.append(e))
+    assert epochs == [1]
+
+
+def test_bf16_autocast_trains_and_fp32_stays_out_of_the_key(digits):
+    x, y = data(digits)
+    dtypes = []
+    standard = make_objective("standard")
+
+    def spy(m, xb, yb):
+        dtypes.append(m(xb).dtype)
+        return standard(m, xb, yb)
+
+    a, b = model(), model()
+    fit(a, x, y, CFG.model_copy(update={"precision": "bf16"}), spy, seed=3)
+    assert set(dtypes) == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in a.parameters())  # master weights stay fp32
+    assert quick_eval(a, x, y)["accuracy"] > 0.6
+    dtypes.clear()
+    fit(b, x, y, CFG, spy, seed=3)
+    assert set(dtypes) == {torch.float32}
+    assert any(not torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    # fp32 (the default) is left out of the dump, so no existing model's training key moves
+    assert "precision" not in CFG.model_dump()
+    assert CFG.model_copy(update={"precision": "bf16"}).model_dump()["precision"] == "bf16"
+    with pytest.raises(ValidationError, match="precision"):
+        TrainParams(epochs=1, precision="fp16")

@@ -131,11 +131,10 @@ def _propose_linf(x, x_best, ball, p, gen):
     cand = torch.where(mask, (x + ball.eps * sign).clamp(0, 1), x_best)
     # the authors resample the signs when a square would change nothing (it already sits
     # at that corner); flipping them is the vectorised equivalent and wastes no query
+    # (computed for every sample and selected: asking whether any needs it would wait for the device)
     same = (cand == x_best).flatten(1).all(1)
-    if same.any():
-        flipped = torch.where(mask, (x - ball.eps * sign).clamp(0, 1), x_best)
-        cand = torch.where(bcast(same, x), flipped, cand)
-    return cand
+    flipped = torch.where(mask, (x - ball.eps * sign).clamp(0, 1), x_best)
+    return torch.where(bcast(same, x), flipped, cand)
 
 
 def _propose_l2(x, x_best, ball, p, gen):
@@ -200,9 +199,9 @@ def square(oracle: Oracle, objective: Objective, x: torch.Tensor, s: State, ball
         ok = label_kept(logp, sa["yhat"]) if lp else torch.ones_like(score, dtype=torch.bool)
         fin = objective.done(logp, kappa, sa) & ok
         better = ok & ((score > best[active]) | fin)
-        ib = active[better]
-        x_best[ib], best[ib] = cand[better], score[better]
-        done[active[fin]] = True
+        x_best[active] = torch.where(bcast(better, cand), cand, x_best[active])  # no boolean-mask sync
+        best[active] = torch.where(better, score, best[active])
+        done[active] = done[active] | fin
     return x_best
 
 

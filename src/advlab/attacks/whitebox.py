@@ -78,11 +78,12 @@ def pgd(oracle: Oracle, objective: Objective, x: torch.Tensor, s: State, ball: B
             ok = label_kept(logp, sa["yhat"]) if lp else torch.ones_like(score, dtype=torch.bool)
             fin = objective.done(logp, kappa, sa) & ok
             better = ok & ((score > best[active]) | fin)
-            ib = active[better]
-            x_best[ib], best[ib] = x_cur[better], score[better]
+            # selections at the active rows, not boolean-mask writes: no device-to-host sync
+            x_best[active] = torch.where(bcast(better, x_cur), x_cur, x_best[active])
+            best[active] = torch.where(better, score, best[active])
             if lp and grad is not None:
-                g_best[ib] = grad[better]
-            done[active[fin]] = True
+                g_best[active] = torch.where(bcast(better, grad), grad, g_best[active])
+            done[active] = done[active] | fin
             if last:
                 break
             if lp:  # rejected samples restart from their best accepted iterate with half the step
@@ -146,7 +147,7 @@ def cw_l2(oracle: Oracle, x: torch.Tensor, y: torch.Tensor, *, c: float = 1.0, c
                 adv = (logp.argmax(1) != y) & (f <= -confidence)
                 better = adv & (l2sq.sqrt() < best_l2)
                 best_l2 = torch.where(better, l2sq.sqrt(), best_l2)
-                x_best[better] = xa.detach()[better]
+                x_best = torch.where(bcast(better, x_best), xa.detach(), x_best)
                 found |= adv
         hi = torch.where(found, torch.minimum(hi, const), hi)
         lo = torch.where(found, lo, torch.maximum(lo, const))

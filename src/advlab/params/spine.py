@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_serializer, model_validator
 
 from advlab.params.core import NonNegInt, PosInt, Prob, Strict, one_of
 
@@ -130,6 +130,17 @@ class TrainParams(Strict):
     max_members: PosInt | None = Field(None, description="train on the first N members only")
     imbalance_ratio: Annotated[float, Field(ge=1.0)] | None = Field(
         None, description="long-tailed subsample of the members (after max_members): class c keeps n_max·r^(−c/(K−1))")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: forward and loss under bfloat16 autocast (weights and optimiser stay fp32)")
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        """fp32 (the default) is left out of the dump, so every fp32 recipe keeps the training key
+        (and the sidecar) it had before the option existed and no saved model is retrained."""
+        out = handler(self)
+        if out.get("precision") == "fp32":
+            del out["precision"]
+        return out
 
     @field_validator("objective")
     @classmethod

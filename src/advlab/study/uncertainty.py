@@ -75,10 +75,10 @@ def predict(est, x: torch.Tensor, batch_size: int, device) -> tuple[torch.Tensor
     """Predictions ŷ and uncertainty scores κ (``est.outputs``) of an estimator, batched; on the CPU."""
     preds, confs = [], []
     for i in range(0, len(x), batch_size):
-        logp, kappa = est.outputs(x[i:i + batch_size].to(device))
-        preds.append(logp.argmax(1).cpu())
-        confs.append(kappa.double().cpu())
-    return torch.cat(preds), torch.cat(confs)
+        logp, kappa = est.outputs(x[i:i + batch_size].to(device, non_blocking=True))
+        preds.append(logp.argmax(1))
+        confs.append(kappa.double())
+    return torch.cat(preds).cpu(), torch.cat(confs).cpu()  # one copy back, not one per batch
 
 
 def attack(est, x, y, mode: str, eps: float, run, proxy, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:

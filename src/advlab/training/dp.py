@@ -96,6 +96,8 @@ def fit_private(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, o
     check(0 < delta < 1, f"DP-SGD delta must lie in (0, 1); got {delta}")
     check(max_grad_norm > 0, f"DP-SGD max_grad_norm must be > 0; got {max_grad_norm}")
     check(cfg.batch_size <= n, f"DP-SGD batch_size {cfg.batch_size} exceeds the {n} training examples")
+    check(cfg.precision == "fp32", "DP-SGD trains in fp32 only (Opacus' per-sample gradients are verified in fp32): "
+          "set the DP model's train.precision: fp32")
     check_private_trainable(model)
     prepare_for_opacus(model).to(device)
     loader = DataLoader(TensorDataset(x, y), batch_size=cfg.batch_size)

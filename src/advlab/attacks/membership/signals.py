@@ -241,11 +241,11 @@ def compute_logits(model: nn.Module, x: torch.Tensor, queries: Sequence[str] = D
     try:
         out = []
         for start in range(0, x.shape[0], batch_size):
-            xb = x[start : start + batch_size].to(device)
-            out.append(torch.stack([model(apply_query(xb, q)).float() for q in queries], 1).cpu())
+            xb = x[start : start + batch_size].to(device, non_blocking=True)
+            out.append(torch.stack([model(apply_query(xb, q)).float() for q in queries], 1))
     finally:
         model.train(was_training)
-    return torch.cat(out).numpy().astype(np.float32)
+    return torch.cat(out).cpu().numpy().astype(np.float32)  # one copy back, not one per batch
 
 
 def compute_signals(models: Sequence[nn.Module], x: torch.Tensor, labels, keep, plan_hash: str,
