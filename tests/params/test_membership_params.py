@@ -41,3 +41,10 @@ def test_rmia_reference_counts_are_only_checked_when_rmia_offline_runs():
     validate(params(attack={"attacks": ["loss"], "rmia_references": [1, 3]}))
     with pytest.raises(AdvlabError, match=r"rmia_references asks for 3"):
         validate(params(attack={"attacks": None, "rmia_references": [3]}))
+
+
+def test_dp_target_in_bf16_is_refused_at_validation():
+    raw = params()
+    raw["membership"]["recipe"]["train"]["precision"] = "bf16"
+    with pytest.raises(AdvlabError, match=r"membership\.targets\.dp_eps2\.train\.precision: DP-SGD trains in fp32 only"):
+        validate(raw)

@@ -114,7 +114,10 @@ class MembershipParams(Strict):
         """What needs the rest of the file: every recipe merges into ``models.<target_model>``."""
         base = p.models[self.target_model]
         for where, over in [("recipe", self.recipe), *((f"targets.{k}", t) for k, t in self.targets.items())]:
-            merge_train(base.train, self.recipe.train, over.train, where=f"membership.{where}.train")
+            train = merge_train(base.train, self.recipe.train, over.train, where=f"membership.{where}.train")
+            if getattr(over, "dp", None) is not None and train.precision != "fp32":
+                raise ValueError(f"membership.{where}.train.precision: DP-SGD trains in fp32 only (Opacus' per-sample "
+                                 f"gradients); set precision: fp32 for this target")
             opts = {**base.options, **self.recipe.options, **over.options}
             problems = option_problems(base.arch, opts, input_shape(p.data.dataset))
             if problems:
