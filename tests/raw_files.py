@@ -54,15 +54,23 @@ def py2_pickle(obj) -> bytes:
     return buf.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
 
 
-def write_cifar10_py2(folder, n_per_batch=3, labels_short_by=0, data_shape=None):
-    """CIFAR-10 in torchvision's real format (Python 2 pickles of dicts with a uint8 N×3072 array)."""
+def write_cifar10_py2(folder, n_per_batch=3, labels_short_by=0, data_shape=None, n_test=None, class_signal=0.0):
+    """CIFAR-10 in torchvision's real format (Python 2 pickles of dicts with a uint8 N×3072 array).
+
+    ``n_test``: images in ``test_batch`` (default ``n_per_batch``). ``class_signal`` in [0, 1] blends
+    each image with a fixed random 3×32×32 template of its class, so models can learn the labels
+    (0: pure noise)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(2)
+    templates = np.random.default_rng(3).integers(0, 256, (10, 3072)).astype(np.float64)
     for f in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.integers(0, 256, data_shape or (n_per_batch, 3072), dtype=np.uint8)
-        batch = {"batch_label": f"training batch of {f}", "data": data,
-                 "labels": rng.integers(0, 10, n_per_batch - labels_short_by).tolist(),
-                 "filenames": [f"img_{i}.png" for i in range(n_per_batch)]}
+        n = n_per_batch if f != "test_batch" or n_test is None else n_test
+        data = rng.integers(0, 256, data_shape or (n, 3072), dtype=np.uint8)
+        labels = rng.integers(0, 10, n - labels_short_by)
+        if class_signal:
+            data = np.round((1 - class_signal) * data + class_signal * templates[labels]).astype(np.uint8)
+        batch = {"batch_label": f"training batch of {f}", "data": data, "labels": labels.tolist(),
+                 "filenames": [f"img_{i}.png" for i in range(n)]}
         (folder / f).write_bytes(py2_pickle(batch))
     meta = {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
             "num_cases_per_batch": n_per_batch, "num_vis": 3072}

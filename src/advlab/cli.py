@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check-params", help="validate a params file (default: params.yaml)")
     check.add_argument("file", nargs="?", default=str(P.PARAMS_FILE))
-    prof = sub.add_parser("profile", help="write params.yaml from a profile (default, full, tiny)")
+    prof = sub.add_parser("profile", help="write params.yaml from profiles/NAME.yaml (default, tiny, full, full-smoke)")
     prof.add_argument("name")
     sub.add_parser("ensure-data", help="make sure the dataset of params.yaml is on this machine")
     args = parser.parse_args(argv)

@@ -15,7 +15,7 @@ def default_raw():
     return yaml.safe_load((ROOT / "profiles" / "default.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["default", "tiny", "full"])
+@pytest.mark.parametrize("name", ["default", "tiny", "full", "full-smoke"])
 def test_every_profile_validates(name):
     raw = profiles.resolve(name, ROOT / "profiles")
     p = P.validate(raw, name)
@@ -94,6 +94,62 @@ def test_profile_switch_writes_valid_params(tmp_path):
     assert target.read_text() == (ROOT / "profiles" / "default.yaml").read_text()
     with pytest.raises(AdvlabError, match="unknown profile 'huge'"):
         profiles.switch("huge", target, ROOT / "profiles")
+
+
+def _names(raw: dict) -> dict:
+    """Every name a profile defines: models (with arch and options), targets, attacks, defenses, estimators."""
+    m, e, u, c = raw["membership"], raw["evasion"], raw["uncertainty"], raw["calibration"]
+    return {"models": {k: (v["arch"], v["options"]) for k, v in raw["models"].items()},
+            "targets": {k: (v.get("role"), v.get("options"), v.get("dp"), (v.get("train") or {}).get("augment"))
+                        for k, v in m["targets"].items()},
+            "queries": m["queries"], "references": m["references"],
+            "attacks": {k: (v["attack"], v.get("norm"), v.get("models")) for k, v in e["attacks"].items()},
+            "evasion": [e["models"], e["surrogate"], e["defenses"], e["certify"]["models"], e["detection"]["attacks"],
+                        e["detection"]["detectors"]],
+            "uncertainty": [u[k] for k in ("proxy", "softmax", "mc_dropout", "ensemble", "selectivenet")],
+            "calibration": [c["models"], c["targets"], c["attack"]["objectives"], c["attack"]["searches"],
+                            c["sweep"]["objectives"], c["target_searches"], c["detection"]["detectors"]],
+            "data": raw["data"]["dataset"], "reports": raw["reports"]}
+
+
+def test_full_smoke_overlays_full_and_changes_only_sizes():
+    assert profiles.chain("full-smoke", ROOT / "profiles") == ["default", "full", "full-smoke"]
+    full, smoke = (profiles.resolve(n, ROOT / "profiles") for n in ("full", "full-smoke"))
+    assert "base" not in smoke
+    assert _names(smoke) == _names(full)
+    assert smoke["split"]["shadow_models"] == 4 and full["split"]["shadow_models"] == 64
+    assert all(m["train"]["epochs"] == 1 for m in smoke["models"].values())
+    p = P.validate(smoke, "full-smoke")
+    assert p.data.dataset == "cifar10" and p.evasion.certify.n < 1000
+
+
+def test_profile_base_is_resolved_recursively(tmp_path):
+    (tmp_path / "default.yaml").write_text((ROOT / "profiles" / "default.yaml").read_text())
+    (tmp_path / "a.yaml").write_text("seed: 3\nsplit: {seed: 5}\n")
+    (tmp_path / "b.yaml").write_text("base: a\nsplit: {validation: 100}\n")
+    (tmp_path / "c.yaml").write_text("base: b\nseed: 4\n")
+    c = profiles.resolve("c", tmp_path)
+    assert (c["seed"], c["split"]["seed"], c["split"]["validation"]) == (4, 5, 100)
+    assert c["split"]["target_pool"] == default_raw()["split"]["target_pool"] and "base" not in c
+    target = tmp_path / "params.yaml"
+    profiles.switch("c", target, tmp_path)
+    assert P.load(target).seed == 4
+    assert "profiles/default.yaml + profiles/a.yaml + profiles/b.yaml + profiles/c.yaml" in target.read_text()
+
+
+@pytest.mark.parametrize("files,match", [
+    ({"x": "base: nowhere\n"}, "unknown profile 'nowhere' \\(base of profiles/x.yaml\\); profiles are: default, x"),
+    ({"x": "base: y\n", "y": "base: x\n"}, "'base: x' makes a cycle \\(x -> y -> x\\)"),
+    ({"x": "base: x\n"}, "'base: x' makes a cycle \\(x -> x\\)"),
+    ({"x": "base: [full]\n"}, "base must be a profile name"),
+    ({"x": "- 1\n"}, "a profile must be a mapping"),
+])
+def test_bad_profile_base_is_one_line(tmp_path, files, match):
+    (tmp_path / "default.yaml").write_text((ROOT / "profiles" / "default.yaml").read_text())
+    for name, text in files.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+    with pytest.raises(AdvlabError, match=match):
+        profiles.resolve("x", tmp_path)
 
 
 def test_stage_prints_one_line_for_user_errors(tmp_path, monkeypatch, capsys):

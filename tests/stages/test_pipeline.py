@@ -6,48 +6,16 @@ process) takes longer than the suite's 10-minute budget on 2 cores, so it is the
 ``slow`` test ``test_whole_study_on_tiny_profile``: ``make test-all`` runs it.
 """
 
-import os
 import re
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from advlab.io import read_json
+from tests.stages.project import copy_project, run, stages_run
 
-ROOT = Path(__file__).resolve().parents[2]
 SPINE = "report@models"
-
-
-def run(cmd, cwd, env, check=True):
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
-    return done
-
-
-def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
-
-
-def copy_project(dest: Path) -> dict:
-    """Copy the working tree (tracked and new files, not ignored ones) to ``dest``, on the tiny profile."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                            text=True, check=True).stdout.split()
-    for rel in listed:
-        if rel.startswith(("reports/", "tests/")) or rel == "dvc.lock" or not (ROOT / rel).is_file():
-            continue
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dest / rel)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "OMP_NUM_THREADS": "2", "CI": "true"}
-    env.pop("ADVLAB_PARAMS", None)
-    run(["git", "init", "-q"], dest, env)
-    run([sys.executable, "-m", "advlab.cli", "profile", "tiny"], dest, env)
-    return env
 
 
 @pytest.fixture(scope="module")
