@@ -1,7 +1,11 @@
-"""A small membership-family params file on digits, shared by the stage and params tests."""
+"""A small membership-family params file on digits, shared by the stage and params tests, and
+a prepared project folder to run stages in."""
 
 from __future__ import annotations
 
+import contextlib
+
+import pytest
 import yaml
 
 
@@ -31,3 +35,22 @@ def params(**membership) -> dict:
 
 def write(tmp_path, raw: dict) -> None:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+@contextlib.contextmanager
+def prepared_project(tmp_path_factory, name: str, raw: dict):
+    """A temporary project folder, as the working directory (no progress bars, no ADVLAB_PARAMS),
+    with ``raw`` as its params.yaml and its data prepared; restored on exit."""
+    from advlab.stages import prepare
+
+    tmp = tmp_path_factory.mktemp(name)
+    mp = pytest.MonkeyPatch()
+    mp.chdir(tmp)
+    mp.setenv("CI", "true")
+    mp.delenv("ADVLAB_PARAMS", raising=False)
+    write(tmp, raw)
+    try:
+        assert prepare.main([]) == 0
+        yield tmp
+    finally:
+        mp.undo()

@@ -16,7 +16,7 @@ import pytest
 from advlab.compute import executor
 from advlab.errors import AdvlabError
 from advlab.params import ComputeParams
-from tests.mia_params import params, write
+from tests.mia_params import params, prepared_project, write
 
 SHADOWS = "models/membership/shadows"
 
@@ -59,19 +59,9 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    from advlab.stages import prepare
-
-    tmp = tmp_path_factory.mktemp("ray")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(tmp)
-    mp.setenv("CI", "true")
     raw = params(recipe={"options": {"width": 4, "hidden": 16, "dropout": 0.0}, "train": {"epochs": 25, "batch_size": 16}})
-    write(tmp, raw)
-    try:
-        assert prepare.main([]) == 0
+    with prepared_project(tmp_path_factory, "ray", raw) as tmp:
         yield tmp, raw
-    finally:
-        mp.undo()
 
 
 def test_ray_shadows_equal_local_bit_for_bit_with_a_worker_killed(cluster, project, capsys):

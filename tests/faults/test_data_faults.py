@@ -17,6 +17,7 @@ import yaml
 
 from advlab import params as P
 from advlab import profiles
+from tests.mia_params import prepared_project, write
 from tests.raw_files import make_fmnist, write_cifar10_py2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +33,6 @@ def tiny(**data) -> dict:
         raw["models"][m]["train"]["epochs"] = 1
     raw["data"].update(data)
     return raw
-
-
-def write_params(folder: Path, raw: dict) -> None:
-    (folder / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -68,21 +65,12 @@ def fails(stage: str, args: list[str], pattern: str, capsys, folder: Path | None
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny project with prepared digits and two models of one architecture, ens_0 and ens_1."""
-    from advlab.stages import evaluate, prepare, train
+    from advlab.stages import evaluate, train
 
-    tmp = tmp_path_factory.mktemp("faults")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(tmp)
-    mp.setenv("CI", "true")
-    mp.delenv("ADVLAB_PARAMS", raising=False)
-    write_params(tmp, tiny())
-    try:
-        assert prepare.main([]) == 0
+    with prepared_project(tmp_path_factory, "faults", tiny()) as tmp:
         assert train.main(["ens_0"]) == 0 and train.main(["ens_1"]) == 0
         assert evaluate.main(["ens_0"]) == 0  # the undamaged project works
         yield tmp
-    finally:
-        mp.undo()
 
 
 @pytest.fixture
@@ -124,7 +112,7 @@ def test_crafted_cifar_batch_runs_no_code_during_prepare(empty, tmp_path, capsys
     batch = elsewhere / "cifar-10-batches-py" / "data_batch_3"
     batch.write_bytes(pickle.dumps({"data": np.zeros((3, 3072), np.uint8), "labels": [0, 1, 2], "x": Payload()},
                                    protocol=4))
-    write_params(empty, tiny(dataset="cifar10", root=str(elsewhere)))
+    write(empty, tiny(dataset="cifar10", root=str(elsewhere)))
     fails("prepare", [], rf"^error: {re.escape(str(batch))}: not a plain cifar10 data batch \(refused to load "
                          r"posix\.system.*then run `dvc repro prepare`$", capsys)
     assert not marker.exists() and not (empty / "data").exists()
@@ -133,7 +121,7 @@ def test_crafted_cifar_batch_runs_no_code_during_prepare(empty, tmp_path, capsys
 def test_data_root_escaping_the_project_is_refused(empty, capsys):
     from advlab.stages import prepare
 
-    write_params(empty, tiny(root="../../../etc"))
+    write(empty, tiny(root="../../../etc"))
     assert prepare.main([]) == 2
     out = capsys.readouterr()
     assert "Traceback" not in out.err
@@ -147,7 +135,7 @@ def test_fashion_mnist_train_labels_replaced_by_test_labels(empty, capsys):
     folder = empty / "raw" / "fashion-mnist"
     make_fmnist(folder, n_train=60, n_test=10)
     shutil.copy(folder / "t10k-labels-idx1-ubyte.gz", folder / "train-labels-idx1-ubyte.gz")
-    write_params(empty, tiny(dataset="fashion_mnist", root="raw"))
+    write(empty, tiny(dataset="fashion_mnist", root="raw"))
     fails("prepare", [], r"^error: raw/fashion-mnist/train-images-idx3-ubyte\.gz holds 60 images but "
                          r"raw/fashion-mnist/train-labels-idx1-ubyte\.gz holds 10 labels .*`dvc repro prepare`$",
           capsys)
@@ -155,7 +143,7 @@ def test_fashion_mnist_train_labels_replaced_by_test_labels(empty, capsys):
 
 def test_cifar_with_fewer_labels_than_images(empty, capsys):
     write_cifar10_py2(empty / "raw" / "cifar-10-batches-py", labels_short_by=1)
-    write_params(empty, tiny(dataset="cifar10", root="raw"))
+    write(empty, tiny(dataset="cifar10", root="raw"))
     fails("prepare", [], r"^error: raw/cifar-10-batches-py/data_batch_1 holds 3 images but 2 labels", capsys)
 
 
@@ -175,14 +163,14 @@ def test_truncated_gzip_idx_file(empty, capsys):
     make_fmnist(folder)
     path = folder / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:200])
-    write_params(empty, tiny(dataset="fashion_mnist", root="raw"))
+    write(empty, tiny(dataset="fashion_mnist", root="raw"))
     fails("prepare", [], r"^error: raw/fashion-mnist/train-images-idx3-ubyte\.gz: damaged or truncated gzip file "
                          r"\(.*\); .*`dvc repro prepare`$", capsys)
 
 
 def test_cifar_batch_of_the_wrong_shape(empty, capsys):
     write_cifar10_py2(empty / "raw" / "cifar-10-batches-py", data_shape=(3, 3000))
-    write_params(empty, tiny(dataset="cifar10", root="raw"))
+    write(empty, tiny(dataset="cifar10", root="raw"))
     fails("prepare", [], r"^error: raw/cifar-10-batches-py/data_batch_1: 'data' must be N×3072 .*\(3, 3000\)", capsys)
 
 

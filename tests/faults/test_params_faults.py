@@ -17,7 +17,7 @@ import yaml
 from advlab import cli, profiles
 from advlab.errors import AdvlabError
 from tests.mia_params import params as mia_params
-from tests.mia_params import write
+from tests.mia_params import prepared_project, write
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -171,20 +171,13 @@ def test_bad_model_option_fails_train_before_any_work(project, capsys):
 # --- item 3: membership targets' reuse verifies the weights; every rerun hint names a real stage ----
 @pytest.fixture(scope="module")
 def mia_targets(tmp_path_factory):
-    from advlab.stages import mia_train, prepare
+    from advlab.stages import mia_train
 
-    tmp = tmp_path_factory.mktemp("targets")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(tmp)
-    mp.setenv("CI", "true")
     raw = mia_params(targets={"base": {"role": "baseline"}})
     raw["membership"]["recipe"]["train"]["epochs"] = 2
-    write(tmp, raw)
-    try:
-        assert prepare.main([]) == 0 and mia_train.main(["targets"]) == 0
+    with prepared_project(tmp_path_factory, "targets", raw) as tmp:
+        assert mia_train.main(["targets"]) == 0
         yield tmp
-    finally:
-        mp.undo()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "other shapes"])

@@ -12,28 +12,20 @@ import pytest
 
 from advlab.attacks.membership import Signals, attack_runs
 from advlab.params import MiaAttackParams
-from tests.mia_params import params, write
+from tests.mia_params import params, prepared_project, write
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """Run every membership stage once on digits; yields the folder."""
-    from advlab.stages import mia_attack, mia_signals, mia_train, prepare
+    from advlab.stages import mia_attack, mia_signals, mia_train
 
-    tmp = tmp_path_factory.mktemp("mia")
-    mp = pytest.MonkeyPatch()
-    mp.chdir(tmp)
-    mp.setenv("CI", "true")
-    write(tmp, params())
-    try:
-        assert prepare.main([]) == 0
+    with prepared_project(tmp_path_factory, "mia", params()) as tmp:
         for kind in ("shadows", "references", "targets"):
             assert mia_train.main([kind]) == 0
         assert mia_signals.main([]) == 0
         assert mia_attack.main([]) == 0
         yield tmp
-    finally:
-        mp.undo()
 
 
 def test_stages_write_models_signals_and_attack_results(pipeline):
