@@ -19,10 +19,10 @@ study: data  ## run the whole study (dvc repro) on the profile in params.yaml
 	$(UV) run --frozen advlab check-params  # our one-line message before DVC's own (e.g. an empty params.yaml)
 	$(UV) run --frozen dvc repro
 
-test: env  ## run the test suite (tiny data; under 10 minutes on 2 cores)
+test: env  ## run the test suite (tiny data; about 13 minutes on an idle 2-core CPU)
 	$(UV) run --frozen pytest -q
 
-test-all: env  ## also the whole study on the tiny profile (slow: every family's stages)
+test-all: env  ## also the slow tests: the whole study on the tiny and full-smoke profiles, a killed Ray stage
 	$(UV) run --frozen pytest -q -m ""
 
 profile-full: env
