@@ -15,8 +15,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check-params", help="validate a params file (default: params.yaml)")
     check.add_argument("file", nargs="?", default=str(P.PARAMS_FILE))
-    prof = sub.add_parser("profile", help="write params.yaml from profiles/NAME.yaml (default, tiny, full, full-smoke)")
+    listing = "\n".join(f"  {n:<12} {profiles.summary(n)}" for n in profiles.available()) if profiles.PROFILES.is_dir() else ""
+    prof = sub.add_parser("profile", help="write params.yaml from profiles/NAME.yaml (see `advlab profile --help`)",
+                          description="Write params.yaml from a profile (the default plus the profile's overlays).",
+                          epilog=f"profiles:\n{listing}", formatter_class=argparse.RawDescriptionHelpFormatter)
     prof.add_argument("name")
+    prof.add_argument("--force", action="store_true",
+                      help="replace a params.yaml with local edits (a copy is kept in params.yaml.bak)")
     sub.add_parser("ensure-data", help="make sure the dataset of params.yaml is on this machine")
     args = parser.parse_args(argv)
     try:
@@ -29,9 +34,13 @@ def main(argv: list[str] | None = None) -> int:
             p = P.load(P.PARAMS_FILE)
             print(ensure(p.data.dataset, p.data.root))
         else:
-            p = profiles.switch(args.name)
-            print(f"params.yaml now holds profile '{args.name}' ({p.data.dataset}; models: {', '.join(p.models)}); "
-                  "run `uv run dvc repro`")
+            p, changed = profiles.switch(args.name, force=args.force)
+            for line in changed[:20]:
+                print(f"  {line}")
+            if len(changed) > 20:
+                print(f"  … and {len(changed) - 20} more changed values")
+            print(f"params.yaml now holds profile '{args.name}' ({p.data.dataset}; models: {', '.join(p.models)}; "
+                  f"{len(changed)} values changed); run `uv run dvc repro`")
     except AdvlabError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

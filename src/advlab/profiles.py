@@ -85,14 +85,53 @@ def resolve(name: str, folder: Path = PROFILES) -> dict:
     return raw
 
 
-def switch(name: str, target: Path = Path("params.yaml"), folder: Path = PROFILES) -> Params:
+def render(name: str, folder: Path = PROFILES) -> tuple[str, Params]:
+    """The text ``advlab profile NAME`` writes to params.yaml, and its validated params."""
     raw = resolve(name, folder)
     params = validate(raw, f"profile {name}")
     if name == "default":  # verbatim, comments included
-        write_text(target, (folder / "default.yaml").read_text())
-        return params
+        return (folder / "default.yaml").read_text(), params
     sources = " + ".join(f"profiles/{n}.yaml" for n in chain(name, folder))
     header = (f"# advlab parameters: profile '{name}', written by `advlab profile {name}` from {sources}.\n"
               "# Edit freely; `advlab check-params` validates; `dvc repro` reruns what a change touches.\n")
-    write_text(target, header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=110))
-    return params
+    return header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=110), params
+
+
+def summary(name: str, folder: Path = PROFILES) -> str:
+    """A profile's one-line description: the first sentence of its leading comment (at most 100 characters)."""
+    lines = []
+    for line in (folder / f"{name}.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("# "))
+    sentence = " ".join(lines).split(". ")[0].rstrip(".")
+    return sentence if len(sentence) <= 100 else sentence[:99].rstrip() + "…"
+
+
+def changes(old, new, key: str = "") -> list[str]:
+    """``key: old -> new`` for every leaf that differs between two params mappings."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [line for k in [*old, *(k for k in new if k not in old)]
+                for line in changes(old.get(k, "(absent)"), new.get(k, "(absent)"), f"{key}.{k}" if key else str(k))]
+    return [] if old == new else [f"{key}: {old!r} -> {new!r}"]
+
+
+def switch(name: str, target: Path = Path("params.yaml"), folder: Path = PROFILES, force: bool = False) -> tuple[Params, list[str]]:
+    """Write profile ``name`` to ``target``; returns its params and what changed (``key: old -> new``).
+
+    A ``target`` that is not exactly some profile's text holds local edits: it is kept (an
+    error says so) unless ``force``, which first copies it to ``<target>.bak``."""
+    text, params = render(name, folder)
+    old_text = target.read_text() if target.is_file() else None
+    if old_text is not None and old_text != text:
+        if old_text not in (render(n, folder)[0] for n in available(folder) if n != name):
+            if not force:
+                raise AdvlabError(f"{target} has local edits (it is not what any profile writes); "
+                                  f"`advlab profile {name} --force` replaces it and keeps a copy in {target}.bak")
+            write_text(target.with_name(target.name + ".bak"), old_text)
+    try:
+        old = yaml.safe_load(old_text) if old_text is not None else {}
+    except yaml.YAMLError:
+        old = {}
+    write_text(target, text)
+    return params, changes(old if isinstance(old, dict) else {}, yaml.safe_load(text))

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import shutil
 import pytest
 import yaml
 
@@ -183,3 +184,43 @@ def test_data_root_is_inside_the_project_or_absolute(root, ok):
         assert P.validate(raw).data.root == root
     else:
         assert "data.root: " in _error(raw)
+
+
+@pytest.fixture
+def project_dir(tmp_path, monkeypatch):
+    """A folder with the repository's profiles and the default params.yaml, as the working directory."""
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    shutil.copy(ROOT / "profiles" / "default.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_profile_refuses_to_overwrite_local_edits_unless_forced(project_dir, capsys):
+    params = project_dir / "params.yaml"
+    edited = params.read_text().replace("seed: 0", "seed: 7", 1)
+    params.write_text(edited)
+    assert cli(["profile", "tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "params.yaml has local edits" in err and "advlab profile tiny --force" in err
+    assert params.read_text() == edited and not (project_dir / "params.yaml.bak").exists()
+    assert cli(["profile", "tiny", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert (project_dir / "params.yaml.bak").read_text() == edited
+    assert "  seed: 7 -> 0" in out and "data.dataset: 'fashion_mnist' -> 'digits'" in out
+    assert P.load(params).data.dataset == "digits"
+
+
+def test_profile_switches_freely_between_unedited_profiles(project_dir, capsys):
+    assert cli(["profile", "tiny"]) == 0 and cli(["profile", "full"]) == 0 and cli(["profile", "default"]) == 0
+    assert "data.dataset: 'cifar10' -> 'fashion_mnist'" in capsys.readouterr().out
+    assert not (project_dir / "params.yaml.bak").exists()
+
+
+def test_profile_help_lists_every_profile_with_a_line(project_dir, capsys):
+    with pytest.raises(SystemExit):
+        cli(["profile", "--help"])
+    out = capsys.readouterr().out
+    for name in profiles.available(project_dir / "profiles"):
+        line = next(l for l in out.splitlines() if l.strip().startswith(name + " "))
+        assert len(line.split(None, 1)[1]) > 10, line  # a description, not just the name
+    assert "Full profile (GPU, paper scale)" in out and "--force" in out

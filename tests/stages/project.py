@@ -38,5 +38,5 @@ def copy_project(dest: Path, profile: str = "tiny") -> dict:
            "OMP_NUM_THREADS": "2", "CI": "true"}
     env.pop("ADVLAB_PARAMS", None)
     run(["git", "init", "-q"], dest, env)
-    run([sys.executable, "-m", "advlab.cli", "profile", profile], dest, env)
+    run([sys.executable, "-m", "advlab.cli", "profile", profile, "--force"], dest, env)  # a temporary copy: local edits go
     return env
