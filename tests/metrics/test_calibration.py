@@ -35,11 +35,28 @@ def test_ks_matches_direct_formula():
     order = np.argsort(conf)
     n = len(conf)
     best = 0.0
-    for i in range(1, n + 1):  # the definition, one prefix at a time
+    for i in range(1, n + 1):  # the definition, one prefix at a time, ending where a tie group ends
+        if i < n and conf[order][i] == conf[order][i - 1]:
+            continue
         a = correct[order][:i].sum() / n
         c = conf[order][:i].sum() / n
         best = max(best, abs(a - c))
     assert cal.ks_error(probs, labels) == pytest.approx(best, abs=1e-12)
+
+
+def test_ks_does_not_depend_on_the_order_of_tied_inputs():
+    p = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4]])
+    # the example: the old prefix maximum gave 0.4667 for one order and 0.5 for the other
+    assert cal.ks_error(p, torch.tensor([0, 1, 1])) == pytest.approx(1.4 / 3, abs=1e-7)
+    assert cal.ks_error(p, torch.tensor([1, 0, 1])) == pytest.approx(1.4 / 3, abs=1e-7)
+    gen = torch.Generator().manual_seed(0)
+    conf = torch.randint(5, 10, (200,), generator=gen).float() / 10  # five confidence values, many ties
+    probs = torch.stack([conf, 1 - conf], 1)
+    labels = torch.randint(0, 2, (200,), generator=gen)
+    want = cal.ks_error(probs, labels)
+    for seed in range(5):
+        perm = torch.randperm(200, generator=torch.Generator().manual_seed(seed))
+        assert cal.ks_error(probs[perm], labels[perm]) == pytest.approx(want, abs=1e-12)
 
 
 def test_perfectly_calibrated_has_zero_ece_and_overconfident_does_not():

@@ -10,14 +10,16 @@ from advlab.metrics import calibration as cal
 
 
 def ks_direct(probs: torch.Tensor, y: torch.Tensor) -> float:
-    """Gupta et al. 2021 written out: a plain loop over the sorted samples."""
+    """Gupta et al. 2021 written out: a plain loop over the sorted samples, the gap read at the end of
+    each group of tied confidences (SPEC §1)."""
     conf, pred = probs.max(1)
     order = sorted(range(len(y)), key=lambda i: float(conf[i]))
     acc_sum = conf_sum = best = 0.0
-    for i in order:
+    for k, i in enumerate(order):
         acc_sum += float(pred[i] == y[i]) / len(y)
         conf_sum += float(conf[i]) / len(y)
-        best = max(best, abs(acc_sum - conf_sum))
+        if k + 1 == len(order) or float(conf[order[k + 1]]) != float(conf[i]):
+            best = max(best, abs(acc_sum - conf_sum))
     return best
 
 

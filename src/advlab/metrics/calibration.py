@@ -62,13 +62,16 @@ def ks_error(probs, labels) -> float:
     """Kolmogorov–Smirnov calibration error (Gupta et al. 2021).
 
     Sort by confidence; the largest gap between the cumulative accuracy and the
-    cumulative confidence, both divided by n.
+    cumulative confidence, both divided by n, taken only at the end of each group of tied
+    confidences (SPEC §1), so the value does not depend on the order of tied inputs.
     """
     conf, correct = confidence_and_correct(probs, labels)
     order = np.argsort(conf, kind="stable")
     n = len(conf)
     gap = np.cumsum(correct[order]) / n - np.cumsum(conf[order]) / n
-    return float(np.abs(gap).max())
+    c = conf[order]
+    group_end = np.append(c[1:] != c[:-1], True)  # the last index of each run of equal confidences
+    return float(np.abs(gap[group_end]).max())
 
 
 def nll(probs, labels) -> float:
