@@ -1,0 +1,80 @@
+"""The README's "Results at a glance" numbers equal the committed report tables
+(reports/figures/*/*.csv) to the precision the README prints, so the two cannot drift apart.
+The evasion and calibration rows have no committed table behind their numbers yet."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = ROOT / "reports" / "figures"
+
+
+def glance_row(family: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    row = re.search(rf"^\| \[{family}\]\(reports/{family}\.html\) \|(.*)\|$", text, re.M)
+    assert row, f"README has no results row for {family}"
+    return row[1]
+
+
+def printed(row: str, pattern: str) -> tuple[float, int]:
+    """The number the pattern's group captures, and its count of decimals."""
+    m = re.search(pattern, row)
+    assert m, f"{pattern!r} not found in {row!r}"
+    digits = m[1]
+    return float(digits), len(digits.split(".")[1]) if "." in digits else 0
+
+
+def percent(cell: str) -> float:
+    return float(str(cell).split("%")[0])
+
+
+MODELS = [  # (pattern in the models row, model, column, scale)
+    (r"small CNN ([\d.]+) % test accuracy", "cnn", "test acc", 100),
+    (r"small CNN [\d.]+ % test accuracy \(ECE ([\d.]+)\)", "cnn", "ECE", 1),
+    (r"ResNet ([\d.]+) %", "resnet", "test acc", 100),
+    (r"ResNet [\d.]+ % \(([\d.]+)\)", "resnet", "ECE", 1),
+    (r"ViT ([\d.]+) %", "vit", "test acc", 100),
+    (r"ViT [\d.]+ % \(([\d.]+)\)", "vit", "ECE", 1),
+]
+
+
+@pytest.mark.parametrize("pattern, model, column, scale", MODELS)
+def test_models_row_matches_the_models_table(pattern, model, column, scale):
+    table = pd.read_csv(FIGURES / "models" / "metrics.csv").set_index("model")
+    value, decimals = printed(glance_row("models"), pattern)
+    assert value == round(float(table.loc[model, column]) * scale, decimals)
+
+
+MEMBERSHIP = [  # (pattern, attack): TPR at 1 % FPR on the baseline target
+    (r"LDC-MIA \(2 models\) TPR ([\d.]+) % at 1 % FPR", "ldc_mia"),
+    (r"LOSS ([\d.]+) %", "loss"),
+    (r"Watson ([\d.]+) %", "watson"),
+    (r"LiRA online \(8 shadows\) ([\d.]+) %", "lira_online"),
+]
+
+
+@pytest.mark.parametrize("pattern, attack", MEMBERSHIP)
+def test_membership_row_matches_the_baseline_table(pattern, attack):
+    table = pd.read_csv(FIGURES / "membership" / "tpr_at_fpr_baseline.csv").set_index("attack")
+    value, decimals = printed(glance_row("membership"), pattern)
+    assert value == round(percent(table.loc[attack, "TPR@1%"]), decimals)
+
+
+def test_uncertainty_row_matches_the_summary_table():
+    table = pd.read_csv(FIGURES / "uncertainty" / "summary.csv").set_index("estimator")
+    row = glance_row("uncertainty")
+    before, d1 = printed(row, r"AUROC from ([\d.]+) to")
+    after, d2 = printed(row, r"AUROC from [\d.]+ to ([\d.]+)")
+    assert before == round(float(table.loc["softmax · cnn", "AUROC"]), d1)
+    assert after == round(float(table.loc["softmax · cnn", "white: min AUROC"]), d2)
+
+
+def test_a_drifted_number_is_caught():
+    table = pd.read_csv(FIGURES / "models" / "metrics.csv").set_index("model")
+    value, decimals = printed("ResNet 86.6 % (0.012)", r"ResNet [\d.]+ % \(([\d.]+)\)")
+    assert value != round(float(table.loc["resnet", "ECE"]), decimals)  # 0.01145 prints as 0.011
