@@ -14,7 +14,7 @@ class DPParams(Strict):
     """DP-SGD with Opacus (Abadi et al. 2016): noise calibrated to (ε, δ) for the run's epochs."""
 
     epsilon: Annotated[float, Field(gt=0.0)]
-    delta: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(None, description="None: 1/n (n = training-set size)")
+    delta: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(1e-5, description="well below 1/n, as is conventional (SPEC §5)")
     max_grad_norm: Annotated[float, Field(gt=0.0)] = 1.0
 
 

@@ -79,7 +79,7 @@ def prepare_for_opacus(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def fit_private(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, objective, *, epsilon: float,
-                delta: float | None = None, max_grad_norm: float = 1.0, seed: int = 0,
+                delta: float = 1e-5, max_grad_norm: float = 1.0, seed: int = 0,
                 device: str | torch.device = "cpu", val=None, resume_dir=None, resume_key: str = "",
                 on_epoch_end=None, desc: str = "train dp") -> tuple[FitResult, PrivacySpent]:
     """Train ``model`` with DP-SGD at ``(epsilon, delta)`` through :func:`fit`.
@@ -92,7 +92,7 @@ def fit_private(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, o
     n = len(x)
     check(n >= 2, f"DP-SGD needs at least 2 training examples; got {n}")
     check(epsilon > 0, f"DP-SGD epsilon must be > 0; got {epsilon}")
-    delta = 1.0 / n if delta is None else float(delta)
+    delta = float(delta)
     check(0 < delta < 1, f"DP-SGD delta must lie in (0, 1); got {delta}")
     check(max_grad_norm > 0, f"DP-SGD max_grad_norm must be > 0; got {max_grad_norm}")
     check(cfg.batch_size <= n, f"DP-SGD batch_size {cfg.batch_size} exceeds the {n} training examples")
