@@ -38,3 +38,24 @@ def test_stage_user_errors_fail_before_loading(workdir, capsys, module, args, me
     main = importlib.import_module(f"advlab.stages.{module}").main
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_certify_stage_writes_a_monotone_certified_accuracy_curve(tmp_path_factory):
+    """``evasion_certify@<model>`` end to end on the tiny profile's noise-trained model."""
+    import json
+
+    import pandas as pd
+
+    from advlab.stages import evasion_certify, train
+    from tests.mia_params import prepared_project
+
+    raw = resolve("tiny", ROOT / "profiles")
+    with prepared_project(tmp_path_factory, "certify", raw) as tmp:
+        assert train.main(["cnn_noise025"]) == 0
+        assert evasion_certify.main(["cnn_noise025"]) == 0
+        out = json.loads((tmp / "results/evasion/certify/cnn_noise025.json").read_text())
+        curve = pd.read_csv(tmp / "results/evasion/certify/cnn_noise025_curve.csv")
+    acc = [out["certified_accuracy"][r] for r in sorted(out["certified_accuracy"], key=float)]
+    assert all(0.0 <= a <= 1.0 for a in acc) and acc == sorted(acc, reverse=True)  # a larger radius certifies fewer
+    assert out["sigma"] == 0.25 and out["n"] == raw["evasion"]["certify"]["n"] and 0.0 <= out["abstain_rate"] <= 1.0
+    assert (curve.certified_accuracy.diff().dropna() <= 1e-12).all() and curve.radius.iloc[0] == 0.0

@@ -12,7 +12,7 @@ import pytest
 
 from advlab.attacks.membership import Signals, attack_runs
 from advlab.params import MiaAttackParams
-from tests.mia_params import params, prepared_project, write
+from tests.mia_params import params, prepared_project
 
 
 @pytest.fixture(scope="module")

@@ -159,7 +159,7 @@ def certify_model(p, name: str, device) -> tuple[dict, pd.DataFrame]:
     metrics = {"model": name, "sigma": sigma, "n_eval": len(x), "n0": c.n0, "n": c.n, "alpha": c.alpha,
                "base_clean_accuracy": base_acc,
                "abstain_rate": float((pred == ABSTAIN).float().mean()),
-               "certified_accuracy": {str(r): float(certifiedaccuracy(pred, radius, y, r)) for r in REPORT_RADII},
+               "certified_accuracy": {str(r): float(certified_accuracy(pred, radius, y, r)) for r in REPORT_RADII},
                "mean_radius_correct": float(np.mean(radius.numpy()[(pred == y).numpy()])) if (pred == y).any() else 0.0,
                "seconds": dt, "samples_per_s": len(x) / dt}
     return metrics, pd.DataFrame({"model": name, "sigma": sigma, "radius": grid, "certified_accuracy": acc})
