@@ -4,7 +4,7 @@ full-smoke is the full profile (CIFAR-10, its widths and architectures, K shadow
 attack, defense, estimator and target variant, under their names) with every size shrunk. This
 test writes a few hundred CIFAR-10 images in torchvision's on-disk format, points ``data.root`` at
 them and runs the whole pipeline on the CPU, so any place that assumes 1×28×28 inputs or the
-default profile's names fails here. It takes about 45 minutes on 2 shared cores (each of the 89 stages
+default profile's names fails here. It takes about 32 minutes on 2 idle cores (each of the 89 stages
 is a fresh Python process), so it is ``slow``: ``make test-all`` runs it.
 """
 
