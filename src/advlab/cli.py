@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from advlab import params as P
-from advlab import profiles
+from advlab import profiles, provenance
 from advlab.errors import AdvlabError
 
 
@@ -23,11 +23,19 @@ def main(argv: list[str] | None = None) -> int:
     prof.add_argument("--force", action="store_true",
                       help="replace a params.yaml with local edits (a copy is kept in params.yaml.bak)")
     sub.add_parser("ensure-data", help="make sure the dataset of params.yaml is on this machine")
+    rem = sub.add_parser("check-remote", help="check the default DVC remote before `dvc push` / `dvc pull`")
+    rem.add_argument("action", choices=["push", "pull"])
     args = parser.parse_args(argv)
     try:
         if args.command == "check-params":
             p = P.load(args.file)
             print(f"{args.file}: valid ({p.data.dataset}; models: {', '.join(p.models)})")
+            provenance.check_metrics()
+            note = provenance.lock_mismatch(P.read_yaml(args.file))
+            if note:
+                print(note)
+        elif args.command == "check-remote":
+            print(f"{args.action}: {provenance.remote(args.action)}")
         elif args.command == "ensure-data":
             from advlab.data.ensure import ensure
 

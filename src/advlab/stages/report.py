@@ -1,7 +1,9 @@
 """Stage ``report@<notebook>``: execute a notebook with papermill and render it.
 
-Writes ``reports/<name>.ipynb`` (executed), ``reports/<name>.html`` (no code) and the
-notebook's PNG figures under ``reports/figures/<name>/``. A report reads only its
+Writes the family's headline numbers to ``metrics/<name>.json`` (versioned in git: what
+``dvc metrics diff`` and ``dvc exp show`` compare), then ``reports/<name>.ipynb`` (executed),
+``reports/<name>.html`` (no code) and the notebook's PNG figures and CSV tables under
+``reports/figures/<name>/``. A report reads only its
 family's ``results/<name>/`` (its DVC dependency), so a change elsewhere does not
 re-render it. Notebooks only read results and draw; they never train.
 """
@@ -12,10 +14,11 @@ import sys
 from pathlib import Path
 
 from advlab.errors import AdvlabError
-from advlab.io import atomic_path, write_text
+from advlab.io import atomic_path, write_json, write_text
 from advlab.stages.common import load_params, stage
+from advlab.study.headline import HEADLINES, headline
 
-NOTEBOOKS, REPORTS = Path("notebooks"), Path("reports")
+NOTEBOOKS, REPORTS, METRICS = Path("notebooks"), Path("reports"), Path("metrics")
 
 
 def render(name: str, parameters: dict | None = None) -> Path:
@@ -60,7 +63,10 @@ def current_names(name: str, p) -> dict:
 
 @stage
 def main(name: str) -> None:
-    render(name, current_names(name, load_params()))
+    p = load_params()
+    numbers = headline(name, p) if name in HEADLINES.names() else {}  # a report of its own: no headline
+    write_json(METRICS / f"{name}.json", numbers)
+    render(name, current_names(name, p))
     print(f"rendered reports/{name}.html")
 
 
