@@ -79,3 +79,20 @@ def test_a_damaged_swapped_or_edited_checkpoint_is_retrained_not_reused(digits, 
     assert job().saved(a) is None
     _, trained = train_job(job(), a, device="cpu", resume_dir=tmp_path / "ra", desc="a")
     assert trained is not None and job().saved(a) is not None
+
+
+def test_a_job_that_stops_early_reports_the_epochs_it_ran(digits):
+    """The StopTraining path (it once read the job's dropped tensors): validation labels unrelated to
+    the images make the validation loss rise within a few epochs, so patience 1 stops the run."""
+    from advlab.data.prepared import to_tensors
+
+    x_idx, v_idx = np.arange(150), np.arange(150, 250)
+    xv, yv = to_tensors(digits, v_idx)
+    yv = yv[torch.randperm(len(yv), generator=torch.Generator().manual_seed(0))]
+    train = TrainParams(epochs=12, batch_size=32, optimizer="adam", lr=0.01, augment=[])
+    recipe = Recipe("small_cnn", {"width": 4, "hidden": 16}, train, early_stopping=EarlyStoppingParams(patience=1))
+    t = Job(digits, x_idx, recipe, seed=0, plan_hash="p").run(device="cpu", resume_dir=None, desc="es", val=(xv, yv))
+    es = t.extra["early_stopping"]
+    assert es["epochs_run"] < 12, es  # it stopped
+    assert len(t.result.history) == es["epochs_run"]
+    assert t.result.samples_seen == 150 * es["epochs_run"]

@@ -122,7 +122,7 @@ class Job:
                 result = fit(model, x, y, rc.train, objective, val=val, on_epoch_end=stopper, **common)
             except StopTraining:
                 rows = stopper.rows
-                result = FitResult(rows, sum(r["seconds"] for r in rows), len(self.x) * len(rows))
+                result = FitResult(rows, sum(r["seconds"] for r in rows), len(x) * len(rows))
             stopper.restore()
             model.eval()
             extra["early_stopping"] = stopper.summary()
