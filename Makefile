@@ -29,10 +29,10 @@ pull: env  ## fetch the outputs recorded in dvc.lock from the default remote: no
 	$(UV) run --frozen advlab check-remote pull
 	$(UV) run --frozen dvc pull
 
-test: env  ## run the test suite (tiny data; about 13 minutes on an idle 2-core CPU)
+test: env  ## the whole suite, one dvc repro of every stage on the tiny profile included (tiny data)
 	$(UV) run --frozen pytest -q
 
-test-all: env  ## also the slow tests: the whole study on the tiny and full-smoke profiles, a killed Ray stage
+test-all: env  ## also the slow tests: the full-smoke profile, dvc repro killed 5 times, a killed Ray stage
 	$(UV) run --frozen pytest -q -m ""
 
 profile-full: env

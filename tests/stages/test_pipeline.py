@@ -1,12 +1,18 @@
-"""End to end: the real ``dvc repro`` on the tiny profile in a temporary copy of the repository.
+"""End to end: the real ``dvc repro`` of every stage on the tiny profile, in a temporary git
+repository made from the working tree, and what DVC users do next with it: a second repro that
+does nothing, ``dvc metrics/params/plots/exp`` on the committed baseline, an experiment compared
+with it, a push to a remote and a pull into a second clone that needs no run.
 
-The spine (``prepare → train@ → evaluate@ → report@models``) runs in every test run.
-The whole study on the tiny profile (every family, ~55 stages, each a fresh Python
-process) takes longer than the suite's 10-minute budget on 2 cores, so it is the
-``slow`` test ``test_whole_study_on_tiny_profile``: ``make test-all`` runs it.
+One module-scoped run serves every test (it is most of ``make test``'s time).
 """
 
+from __future__ import annotations
+
+import csv
+import json
+import math
 import re
+import subprocess
 import sys
 
 import pytest
@@ -15,57 +21,123 @@ import yaml
 from advlab.io import read_json
 from tests.stages.project import copy_project, run, stages_run
 
-SPINE = "report@models"
+FAMILIES = ["models", "membership", "evasion", "uncertainty", "calibration"]
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def git(args, cwd, env):
+    return run(["git", *args], cwd, env)
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     dest = tmp_path_factory.mktemp("advlab")
     env = copy_project(dest)
-    first = run([sys.executable, "-m", "dvc", "repro", SPINE], dest, env)
+    git(["config", "user.email", "test@advlab"], dest, env)
+    git(["config", "user.name", "advlab test"], dest, env)
+    first = run(DVC + ["repro"], dest, env)
+    git(["add", "-A"], dest, env)
+    git(["commit", "-qm", "baseline: dvc repro on the tiny profile"], dest, env)
     return dest, env, first.stdout
 
 
-def test_repro_produces_metrics_and_reports(project):
+def test_every_stage_ran_and_every_report_rendered(project):
     dest, env, out = project
-    assert {"prepare", "train@cnn", "evaluate@cnn", "train@vit", "report@models"} <= stages_run(out)
+    ran = stages_run(out)
+    for stage in ["prepare", "train@cnn", "evaluate@cnn", "mia_attack", "evasion@cnn", "evasion_detect",
+                  "evasion_certify@cnn_noise025", "evasion_poison@backdoor", "ace_ensemble", "calibration_sweep",
+                  "report@models", "index"]:
+        assert stage in ran, stage
     train = read_json(dest / "results/models/train/cnn.json")
     evaluation = read_json(dest / "results/models/evaluate/cnn.json")
     assert train["test_accuracy"] > 0.5  # digits, 10 classes: far above chance
     assert evaluation["accuracy"] == pytest.approx(train["test_accuracy"], abs=1e-6)
-    assert 0.0 <= evaluation["ece"] <= 1.0 and evaluation["n"] == 300
-    assert (dest / "models/cnn/model.safetensors").is_file()
     assert not (dest / "checkpoints/train/cnn").exists()  # resume state cleared after success
-    html = (dest / "reports/models.html").read_text()
-    assert "Reliability diagrams" in html and "<img" in html and "def " not in html  # rendered without code
+    index = (dest / "reports/index.html").read_text()
+    for family in FAMILIES:
+        assert f'href="{family}.html"' in index
+        html = (dest / f"reports/{family}.html").read_text()
+        assert "<img" in html and "def " not in html  # rendered, without code
     for fig in ["training_curves.png", "reliability.png", "metrics.png"]:
         assert (dest / "reports/figures/models" / fig).stat().st_size > 5000
-    shown = run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], dest, env).stdout
-    assert "test_accuracy" in shown
 
 
-def test_second_repro_does_nothing(project):
+def test_each_family_writes_a_few_numeric_headline_metrics(project):
     dest, env, _ = project
-    out = run([sys.executable, "-m", "dvc", "repro", SPINE], dest, env).stdout
+    for family in FAMILIES:
+        numbers = json.loads((dest / f"metrics/{family}.json").read_text())
+        assert 2 <= len(numbers) <= 8, (family, numbers)
+        assert all(isinstance(v, float) and math.isfinite(v) for v in numbers.values()), (family, numbers)
+    models = read_json(dest / "metrics/models.json")
+    assert models["baseline_accuracy"] == round(read_json(dest / "results/models/evaluate/cnn.json")["accuracy"], 6)
+    calibration = read_json(dest / "metrics/calibration.json")
+    assert calibration["max_prediction_changed_rate"] == 0.0  # calibration attacks keep every prediction
+    evasion = read_json(dest / "metrics/evasion.json")
+    assert evasion["pgd_robust_accuracy"] <= evasion["clean_accuracy"]
+    with open(dest / "reports/figures/evasion/attacks.csv") as fh:  # the evasion family's table
+        rows = list(csv.DictReader(fh))
+    assert {r["attack"] for r in rows} >= {"fgsm", "pgd40", "square"} and {r["model"] for r in rows} == {"cnn", "cnn_pgdat"}
+
+
+def test_second_repro_does_nothing_and_status_is_clean(project):
+    dest, env, _ = project
+    out = run(DVC + ["repro"], dest, env).stdout
     assert stages_run(out) == set() and "up to date" in out
+    assert "up to date" in run(DVC + ["status"], dest, env).stdout
 
 
-def test_one_model_change_reruns_only_its_stages(project):
+def test_dvc_shows_the_committed_baseline(project):
     dest, env, _ = project
-    params = yaml.safe_load((dest / "params.yaml").read_text())
-    params["models"]["cnn"]["train"]["epochs"] += 1
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = run([sys.executable, "-m", "dvc", "repro", SPINE], dest, env).stdout
-    ran = stages_run(out)
-    assert ran == {"train@cnn", "evaluate@cnn", "report@models"}
-    assert not any(s.endswith("@vit") for s in ran) and "prepare" not in ran
-    assert read_json(dest / "results/models/train/cnn.json")["epochs"] == params["models"]["cnn"]["train"]["epochs"]
+    shown = json.loads(run(DVC + ["metrics", "show", "--json"], dest, env).stdout)
+    files = next(iter(shown.values()))["data"]
+    assert {f"metrics/{f}.json" for f in FAMILIES} == set(files)  # the headline files, nothing else
+    assert run(DVC + ["params", "diff"], dest, env).stdout.strip() == ""  # nothing changed since the commit
+    plots = run(DVC + ["plots", "show", "-o", "dvc_plots"], dest, env)
+    assert (dest / "dvc_plots/index.html").is_file(), plots.stdout + plots.stderr
+    assert "reports/figures/evasion/attacks.csv" in (dest / "dvc_plots/index.html").read_text()
+    table = run(DVC + ["exp", "show", "--csv", "--only-changed"], dest, env).stdout
+    assert len(table.splitlines()[0].split(",")) <= 12  # compact: no per-model columns
+
+
+def test_an_experiment_reruns_only_its_family_and_is_compared_with_the_baseline(project):
+    dest, env, _ = project
+    try:
+        done = run(DVC + ["exp", "run", "-S", "calibration.n_eval=50"], dest, env)
+        ran = stages_run(done.stdout)
+        assert "calibration_sweep" in ran and "report@calibration" in ran
+        assert all(s.startswith(("calibration", "report@calibration", "index", "check_params")) for s in ran), ran
+        diff = json.loads(run(DVC + ["metrics", "diff", "HEAD", "--json"], dest, env).stdout)
+        assert set(diff) == {"metrics/calibration.json"}, diff
+        assert "ece_clean" in diff["metrics/calibration.json"]
+        table = run(DVC + ["exp", "show", "--csv"], dest, env).stdout.splitlines()
+        header = table[0].split(",")
+        n_eval = header.index("calibration.n_eval")
+        assert sorted(row.split(",")[n_eval] for row in table[1:] if row.split(",")[n_eval]) == ["50", "50", "60"]
+    finally:  # back to the committed baseline for the other tests: git for the tracked files, DVC for the rest
+        git(["checkout", "--", "."], dest, env)
+        run(DVC + ["checkout", "--force"], dest, env)
+    assert "up to date" in run(DVC + ["status"], dest, env).stdout
+
+
+def test_push_then_pull_in_a_second_clone_needs_no_run(project, tmp_path):
+    dest, env, _ = project
+    remote = tmp_path / "remote"
+    run(DVC + ["remote", "modify", "--local", "local", "url", str(remote)], dest, env)
+    run(DVC + ["push"], dest, env)
+    clone = tmp_path / "clone"
+    git(["clone", "-q", str(dest), str(clone)], tmp_path, env)
+    (clone / ".dvc/config.local").write_text(f"['remote \"local\"']\n    url = {remote}\n")
+    pulled = run(DVC + ["pull"], clone, env)
+    assert (clone / "models/cnn/model.safetensors").is_file(), pulled.stdout
+    status = run(DVC + ["status"], clone, env).stdout
+    assert "up to date" in status, status
+    assert stages_run(run(DVC + ["repro"], clone, env).stdout) == set()
 
 
 def test_notebooks_run_under_nbval(project):
     dest, env, _ = project
     done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                "notebooks/models.ipynb"], dest, env, check=False)
+                "notebooks/models.ipynb", "notebooks/evasion.ipynb"], dest, env, check=False)
     assert done.returncode == 0, done.stdout[-4000:]
     assert re.search(r"\d+ passed", done.stdout)
 
@@ -75,30 +147,12 @@ def test_bad_params_fail_before_any_work(project):
     good = (dest / "params.yaml").read_text()
     try:
         (dest / "params.yaml").write_text(good.replace("seed: 0", "seed: -4", 1))
-        done = run([sys.executable, "-m", "dvc", "repro", "-f", "prepare"], dest, env, check=False)
+        done = run(DVC + ["repro", "-f", "prepare"], dest, env, check=False)
         assert done.returncode != 0
         assert "seed: Input should be greater than or equal to 0" in done.stdout + done.stderr
         assert "Traceback" not in done.stdout + done.stderr
     finally:
         (dest / "params.yaml").write_text(good)
-
-
-@pytest.mark.slow
-def test_whole_study_on_tiny_profile(tmp_path):
-    """Every family's stages, every report, the index, and nbval over every notebook."""
-    env = copy_project(tmp_path)
-    out = run([sys.executable, "-m", "dvc", "repro"], tmp_path, env).stdout
-    ran = stages_run(out)
-    for family in ["mia_attack", "evasion_detect", "ace_ensemble", "calibration_sweep", "index"]:
-        assert family in ran
-    index = (tmp_path / "reports/index.html").read_text()
-    for report in ["models", "evasion", "calibration", "uncertainty", "membership"]:
-        assert f'href="{report}.html"' in index
-        assert "<img" in (tmp_path / f"reports/{report}.html").read_text()
-    assert "up to date" in run([sys.executable, "-m", "dvc", "repro"], tmp_path, env).stdout
-    done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "notebooks"],
-               tmp_path, env, check=False)
-    assert done.returncode == 0, done.stdout[-4000:]
 
 
 def test_unknown_top_level_key_fails_dvc_repro(project):
@@ -107,11 +161,22 @@ def test_unknown_top_level_key_fails_dvc_repro(project):
     good = (dest / "params.yaml").read_text()
     try:
         (dest / "params.yaml").write_text(good + "foo: 1\n")
-        done = run([sys.executable, "-m", "dvc", "repro", "check_params"], dest, env, check=False)
+        done = run(DVC + ["repro", "check_params"], dest, env, check=False)
         out = done.stdout + done.stderr
         assert done.returncode != 0 and "foo: unknown key" in out and "Traceback" not in out
         (dest / "params.yaml").write_text(good)
-        run([sys.executable, "-m", "dvc", "repro", "check_params"], dest, env)
+        run(DVC + ["repro", "check_params"], dest, env)
         assert read_json(dest / "results/params_check.json")["valid"] is True
     finally:
         (dest / "params.yaml").write_text(good)
+
+
+def test_the_tiny_lock_is_named_under_the_default_params(project, tmp_path):
+    dest, env, _ = project
+    default = yaml.safe_load((dest / "profiles/default.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(default))
+    (tmp_path / "dvc.lock").write_text((dest / "dvc.lock").read_text())
+    done = subprocess.run([sys.executable, "-m", "advlab.cli", "check-params"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "dvc.lock was recorded with data.dataset = 'digits', params.yaml has 'fashion_mnist'" in done.stdout

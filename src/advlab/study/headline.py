@@ -67,24 +67,25 @@ def evasion(results: Path, p) -> dict:
             d["adaptive"].get("robust_accuracy_mean_over_draws", d["adaptive"]["robust_accuracy"]) for d in defenses))
     certified = [_read(results / "certify" / f"{m}.json")["certified_accuracy"] for m in ev.certify.models]
     if certified:
-        out["best_certified_accuracy_r0.5"] = _r(max(c["0.5"] for c in certified))
+        out["best_certified_accuracy_at_0_5"] = _r(max(c["0.5"] for c in certified))
     backdoor = results / "poisoning" / "backdoor.json"
     if backdoor.is_file():
-        out["backdoor_max_attack_success_rate"] = _r(_read(backdoor).get("max_attack_success_rate"))
+        rates = [r["attack_success_rate"] for r in _read(backdoor)["rows"] if r["rate"] > 0]
+        if rates:
+            out["backdoor_max_attack_success_rate"] = _r(max(rates))
     detection = results / "detection.json"
-    if detection.is_file():
-        aurocs = [r["auroc"] for r in _read(detection).get("rows", [])]
-        if aurocs:
-            out["detection_mean_auroc"] = _r(sum(aurocs) / len(aurocs))
+    if detection.is_file() and (aurocs := list(_read(detection)["auroc"].values())):
+        out["detection_mean_auroc"] = _r(sum(aurocs) / len(aurocs))
     return out
 
 
 @HEADLINES.register("calibration")
 def calibration(results: Path, p) -> dict:
-    """The first attacked model: clean ECE, the worst ECE any attack reaches, the largest prediction
-    change (the attacks must keep it 0); the best defense's worst-case ECE."""
+    """The first attacked model: clean ECE, the worst ECE a calibration attack reaches, their largest
+    prediction change (they must keep it 0), detection; the best defense's worst-case ECE."""
     c = p.calibration
-    base = _read(results / "attack" / f"{c.models[0]}.json")["attacks"]
+    attacks = _read(results / "attack" / f"{c.models[0]}.json")["attacks"]
+    base = {k: r for k, r in attacks.items() if r["kind"] == "calibration"}  # not the standard attacks beside them
     out = {"ece_clean": _r(next(iter(base.values()))["ece_clean"]),
            "worst_ece_attacked": _r(max(r["ece_adv"] for r in base.values())),
            "max_prediction_changed_rate": _r(max(r["prediction_changed_rate"] for r in base.values()))}
