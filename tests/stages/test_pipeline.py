@@ -9,6 +9,7 @@ One module-scoped run serves every test (it is most of ``make test``'s time).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -99,20 +100,16 @@ def test_dvc_shows_the_committed_baseline(project):
     assert len(table.splitlines()[0].split(",")) <= 12  # compact: no per-model columns
 
 
-def test_an_experiment_reruns_only_its_family_and_is_compared_with_the_baseline(project):
+def test_an_experiment_reruns_only_what_it_changes_and_is_compared_with_the_baseline(project):
     dest, env, _ = project
     try:
-        done = run(DVC + ["exp", "run", "-S", "calibration.n_eval=50"], dest, env)
+        done = run(DVC + ["exp", "run", "-S", "evasion.detection.lid_k=3"], dest, env)
         ran = stages_run(done.stdout)
-        assert "calibration_sweep" in ran and "report@calibration" in ran
-        assert all(s.startswith(("calibration", "report@calibration", "index", "check_params")) for s in ran), ran
+        assert ran == {"check_params", "evasion_detect", "report@evasion", "index"}, ran
         diff = json.loads(run(DVC + ["metrics", "diff", "HEAD", "--json"], dest, env).stdout)
-        assert set(diff) == {"metrics/calibration.json"}, diff
-        assert "ece_clean" in diff["metrics/calibration.json"]
-        table = run(DVC + ["exp", "show", "--csv"], dest, env).stdout.splitlines()
-        header = table[0].split(",")
-        n_eval = header.index("calibration.n_eval")
-        assert sorted(row.split(",")[n_eval] for row in table[1:] if row.split(",")[n_eval]) == ["50", "50", "60"]
+        assert set(diff) == {"metrics/evasion.json"} and set(diff["metrics/evasion.json"]) == {"detection_mean_auroc"}, diff
+        rows = list(csv.DictReader(io.StringIO(run(DVC + ["exp", "show", "--csv"], dest, env).stdout)))
+        assert sorted(r["evasion.detection.lid_k"] for r in rows if r["evasion.detection.lid_k"]) == ["3", "3", "5"], rows
     finally:  # back to the committed baseline for the other tests: git for the tracked files, DVC for the rest
         git(["checkout", "--", "."], dest, env)
         run(DVC + ["checkout", "--force"], dest, env)
