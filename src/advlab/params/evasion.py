@@ -115,7 +115,7 @@ class EvasionParams(Strict):
     defense_n: PosInt = 300
     certify: CertifyParams = CertifyParams()
     poisoning: PoisoningParams = PoisoningParams()
-    detection: DetectionParams = DetectionParams()
+    detection: DetectionParams = Field(default_factory=DetectionParams)  # built on use: its defaults read registries
 
     @model_validator(mode="after")
     def _check(self) -> "EvasionParams":

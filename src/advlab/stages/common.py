@@ -5,15 +5,19 @@ from __future__ import annotations
 import functools
 import os
 import sys
-
-import torch
+from typing import TYPE_CHECKING
 
 from advlab import params as P
 from advlab.errors import AdvlabError
 
+if TYPE_CHECKING:
+    import torch
+
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when it is there."""
+    import torch  # here, not at the top: the stages that run no model (report, index, check_params) never load it
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

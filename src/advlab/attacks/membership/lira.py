@@ -24,7 +24,6 @@ measured AUC ≈ 0.42 on exchangeable synthetic data with 8 shadows).
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
 
 from advlab.errors import check
 
@@ -50,6 +49,8 @@ def lira_attack(target_logits, shadow_logits, shadow_keep, labels, *, mode: str 
     * ``fix_variance``: one global σ (reference code: the std of all IN values,
       online, or all OUT values, offline) instead of per-example σ.
     """
+    from scipy.stats import norm  # here, where it is used: scipy.stats costs seconds of start-up
+
     check(mode in MODES, f"mode must be one of {MODES}; got {mode!r}")
     z = one_model(target_logits, "target_logits")
     s = many_models(shadow_logits, "shadow_logits")

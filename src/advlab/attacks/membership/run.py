@@ -8,10 +8,7 @@ prices it from the models' sidecars (copied into the signals' meta by ``mia_sign
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from advlab.errors import AdvlabError
 from advlab.metrics.privacy import AttackCost
@@ -63,25 +60,22 @@ def run_attacks(inp: MiaInputs) -> dict[str, tuple[np.ndarray, AttackCost]]:
                     inp.reference_population)
     trained = {"shadows": inp.shadows, "references": inp.references}
     out: dict[str, tuple[np.ndarray, AttackCost]] = {}
-    with warnings.catch_warnings():
-        # ML-Leaks' MLP on 3 features often stops at max_iter; its scores are what the paper's attack gives
-        warnings.filterwarnings("ignore", category=ConvergenceWarning)
-        for result, name, options in attack_runs(inp.settings):
-            meta = MIA_ATTACKS.meta(name)
-            try:
-                for kind, spec in meta["minimum"].items():
-                    have, want = trained[kind].n_models, _count(spec, options, trained[kind].n_models)
-                    if have < want:
-                        raise AdvlabError(
-                            f"attack {result} needs {want} {kind[:-1]} model{'s' if want != 1 else ''} but only "
-                            f"{have} were trained; raise {MODEL_KINDS[kind]} or leave {name} out of "
-                            "membership.attack.attacks")
-                scores = MIA_ATTACKS.get(name)(inp, **options)
-                cost = AttackCost()
-                for kind, spec in meta["models"].items():
-                    cost = cost + signals_cost(trained[kind], range(_count(spec, options, trained[kind].n_models)))
-            except AdvlabError as err:
-                msg = str(err)
-                raise AdvlabError(msg if msg.startswith("attack ") else f"attack {result}: {msg}") from None
-            out[result] = (scores, cost)
+    for result, name, options in attack_runs(inp.settings):
+        meta = MIA_ATTACKS.meta(name)
+        try:
+            for kind, spec in meta["minimum"].items():
+                have, want = trained[kind].n_models, _count(spec, options, trained[kind].n_models)
+                if have < want:
+                    raise AdvlabError(
+                        f"attack {result} needs {want} {kind[:-1]} model{'s' if want != 1 else ''} but only "
+                        f"{have} were trained; raise {MODEL_KINDS[kind]} or leave {name} out of "
+                        "membership.attack.attacks")
+            scores = MIA_ATTACKS.get(name)(inp, **options)
+            cost = AttackCost()
+            for kind, spec in meta["models"].items():
+                cost = cost + signals_cost(trained[kind], range(_count(spec, options, trained[kind].n_models)))
+        except AdvlabError as err:
+            msg = str(err)
+            raise AdvlabError(msg if msg.startswith("attack ") else f"attack {result}: {msg}") from None
+        out[result] = (scores, cost)
     return out
