@@ -274,7 +274,7 @@ def _digest(path: Path):
 
 def _outputs(root: Path) -> dict[str, object]:
     return {p.relative_to(root).as_posix(): _digest(p)
-            for top in ("data/prepared", "models", "results") for p in sorted((root / top).rglob("*")) if p.is_file()}
+            for top in ("data/prepared", "models", "results", "metrics") for p in sorted((root / top).rglob("*")) if p.is_file()}
 
 
 def _leftovers(root: Path) -> list[str]:
