@@ -6,19 +6,55 @@ Writes the family's headline numbers to ``metrics/<name>.json`` (versioned in gi
 ``reports/figures/<name>/``. A report reads only its
 family's ``results/<name>/`` (its DVC dependency), so a change elsewhere does not
 re-render it. Notebooks only read results and draw; they never train.
+
+A report is replaced only when the new one is complete: everything is rendered into
+``checkpoints/report/<name>/`` (work in progress, git-ignored, no stage's dependency, on
+the same file system) and moved into place at the end: the figures folder as a whole,
+then the notebook, then the HTML. A killed stage leaves the previous report intact and
+nothing under ``reports/``; its staging folder is emptied when the stage next runs. The
+outs are ``persist: true`` in dvc.yaml, or DVC would delete them before the run.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 from advlab.errors import AdvlabError
-from advlab.io import atomic_path, write_json, write_text
+from advlab.io import install, write_json
 from advlab.stages.common import load_params, stage
 from advlab.study.headline import HEADLINES, headline
 
 NOTEBOOKS, REPORTS, METRICS = Path("notebooks"), Path("reports"), Path("metrics")
+STAGING = Path("checkpoints/report")
+
+
+def clear_staging(name: str) -> Path:
+    """An empty ``checkpoints/report/<name>/``; also removes the hidden ``reports/.<name>.*``
+    temporary files that versions writing in place left when killed."""
+    for old in REPORTS.glob(f".{name}.*"):
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
+    staging = STAGING / name
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def _as_if_in_place(nb, staged: str, final: str, output_path: str) -> None:
+    """Make the executed notebook name the final figures folder and file, not the staging ones
+    (papermill records them in the injected-parameters cell and its metadata)."""
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.source = cell.source.replace(repr(staged), repr(final)).replace(f'"{staged}"', f'"{final}"')
+    meta = nb.metadata.get("papermill", {})
+    if meta.get("parameters", {}).get("figures_dir") == staged:
+        meta["parameters"]["figures_dir"] = final
+    if "output_path" in meta:
+        meta["output_path"] = output_path
 
 
 def render(name: str, parameters: dict | None = None) -> Path:
@@ -29,20 +65,27 @@ def render(name: str, parameters: dict | None = None) -> Path:
     source = NOTEBOOKS / f"{name}.ipynb"
     if not source.is_file():
         raise AdvlabError(f"report: notebook {source} not found (reports in params.yaml must name notebooks/)")
-    figures = REPORTS / "figures" / name
-    figures.mkdir(parents=True, exist_ok=True)
+    staging = clear_staging(name)
+    figures, executed, html_file = staging / "figures", staging / f"{name}.ipynb", staging / f"{name}.html"
+    final_figures, final_executed = REPORTS / "figures" / name, REPORTS / f"{name}.ipynb"
+    figures.mkdir()
     params = {"results_dir": f"results/{name}", "figures_dir": str(figures), **(parameters or {})}
-    executed = REPORTS / f"{name}.ipynb"
-    with atomic_path(executed, suffix=".ipynb") as tmp:
-        try:
-            pm.execute_notebook(str(source), str(tmp), parameters=params, kernel_name="python3",
-                                progress_bar=False, cwd=str(Path.cwd()))
-        except pm.PapermillExecutionError as err:
-            raise AdvlabError(f"report: {source} failed in cell {err.exec_count}: {err.ename}: {err.evalue}") from None
-        nb = nbformat.read(str(tmp), as_version=4)
+    try:
+        pm.execute_notebook(str(source), str(executed), parameters=params, kernel_name="python3",
+                            progress_bar=False, cwd=str(Path.cwd()))
+    except pm.PapermillExecutionError as err:
+        raise AdvlabError(f"report: {source} failed in cell {err.exec_count}: {err.ename}: {err.evalue}") from None
+    nb = nbformat.read(str(executed), as_version=4)
+    _as_if_in_place(nb, str(figures), str(final_figures), str(final_executed))
+    nbformat.write(nb, str(executed))
     html, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
-    write_text(REPORTS / f"{name}.html", html)
-    return executed
+    html_file.write_text(html)
+    # Complete: move into place. Each move is atomic; the HTML (what index links) goes last.
+    install(figures, final_figures)
+    install(executed, final_executed)
+    install(html_file, REPORTS / f"{name}.html")
+    shutil.rmtree(staging)
+    return final_executed
 
 
 def current_names(name: str, p) -> dict:

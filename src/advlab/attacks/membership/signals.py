@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from advlab.errors import AdvlabError, check
+from advlab.io import atomic_path
 
 #: identity, horizontal flip and four one-pixel-pair shifts (LiRA queries 2·shifts; we keep it small)
 DEFAULT_QUERIES: tuple[str, ...] = ("id", "flip", "shift:2:0", "shift:-2:0", "shift:0:2", "shift:0:-2")
@@ -154,15 +154,8 @@ class Signals:
 
 
 def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def check_same_plan(*signals: Signals) -> str:
