@@ -108,8 +108,8 @@ def current_names(name: str, p) -> dict:
 def main(name: str) -> None:
     p = load_params()
     numbers = headline(name, p) if name in HEADLINES.names() else {}  # a report of its own: no headline
-    write_json(METRICS / f"{name}.json", numbers)
     render(name, current_names(name, p))
+    write_json(METRICS / f"{name}.json", numbers)  # last, atomically (a persist out: a killed run keeps the old one)
     print(f"rendered reports/{name}.html")
 
 

@@ -18,12 +18,16 @@ HEADLINES = Registry("headline")
 
 
 def _read(path: Path) -> dict:
-    if not path.is_file():
-        raise AdvlabError(f"headline: {path} is missing; run the stage that writes it (`dvc repro` of its family)")
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise AdvlabError(f"headline: {path} is not valid JSON ({err}); rerun the stage that writes it") from None
+
+
+def _each(paths: dict) -> dict:
+    """The results of the names in params whose file exists (a report names the missing ones; under
+    ``dvc repro`` every one exists), read."""
+    return {name: _read(path) for name, path in paths.items() if path.is_file()}
 
 
 def _r(x) -> float | None:
@@ -33,9 +37,11 @@ def _r(x) -> float | None:
 @HEADLINES.register("models")
 def models(results: Path, p) -> dict:
     """The baseline model (the first under ``models:``) and the spread over all models."""
-    evals = {m: _read(results / "evaluate" / f"{m}.json") for m in p.models}
-    base = evals[next(iter(p.models))]
-    return {"baseline_accuracy": _r(base["accuracy"]), "baseline_ece": _r(base["ece"]),
+    evals = _each({m: results / "evaluate" / f"{m}.json" for m in p.models})
+    if not evals:
+        return {}
+    base = evals.get(next(iter(p.models)), {})
+    return {"baseline_accuracy": _r(base.get("accuracy")), "baseline_ece": _r(base.get("ece")),
             "min_accuracy": _r(min(e["accuracy"] for e in evals.values())),
             "max_accuracy": _r(max(e["accuracy"] for e in evals.values())),
             "max_ece": _r(max(e["ece"] for e in evals.values()))}
@@ -52,20 +58,22 @@ def evasion(results: Path, p) -> dict:
     """Undefended model (the first of ``evasion.models``) under PGD, the best adversarially trained one,
     the best input-transformation defense under its adaptive attack, certification, poisoning, detection."""
     ev = p.evasion
-    runs = {m: _read(results / "attacks" / f"{m}.json")["attacks"] for m in ev.models}
+    runs = {m: r["attacks"] for m, r in _each({m: results / "attacks" / f"{m}.json" for m in ev.models}).items()}
+    if ev.models[0] not in runs:
+        return {}
     base = runs[ev.models[0]]
     out = {"clean_accuracy": _r(next(iter(base.values()))["clean_accuracy"])}
     if (pgd := _pgd(base)) is not None:
         out["pgd_robust_accuracy"] = _r(pgd["robust_accuracy"])
-    robust = [s["robust_accuracy"] for m in ev.models[1:] if (s := _pgd(runs[m])) is not None]
+    robust = [s["robust_accuracy"] for m in ev.models[1:] if m in runs and (s := _pgd(runs[m])) is not None]
     if robust:
         out["best_pgd_robust_accuracy_defended"] = _r(max(robust))
     out["min_robust_accuracy_any_attack"] = _r(min(s["robust_accuracy"] for s in base.values()))
-    defenses = [_read(results / "defenses" / f"{d}.json") for d in ev.defenses]
+    defenses = list(_each({d: results / "defenses" / f"{d}.json" for d in ev.defenses}).values())
     if defenses:
         out["best_adaptive_accuracy_transform"] = _r(max(
             d["adaptive"].get("robust_accuracy_mean_over_draws", d["adaptive"]["robust_accuracy"]) for d in defenses))
-    certified = [_read(results / "certify" / f"{m}.json")["certified_accuracy"] for m in ev.certify.models]
+    certified = [c["certified_accuracy"] for c in _each({m: results / "certify" / f"{m}.json" for m in ev.certify.models}).values()]
     if certified:
         out["best_certified_accuracy_at_0_5"] = _r(max(c["0.5"] for c in certified))
     backdoor = results / "poisoning" / "backdoor.json"
@@ -84,7 +92,10 @@ def calibration(results: Path, p) -> dict:
     """The first attacked model: clean ECE, the worst ECE a calibration attack reaches, their largest
     prediction change (they must keep it 0), detection; the best defense's worst-case ECE."""
     c = p.calibration
-    attacks = _read(results / "attack" / f"{c.models[0]}.json")["attacks"]
+    first = results / "attack" / f"{c.models[0]}.json"
+    if not first.is_file():
+        return {}
+    attacks = _read(first)["attacks"]
     base = {k: r for k, r in attacks.items() if r["kind"] == "calibration"}  # not the standard attacks beside them
     out = {"ece_clean": _r(next(iter(base.values()))["ece_clean"]),
            "worst_ece_attacked": _r(max(r["ece_adv"] for r in base.values())),
@@ -92,7 +103,7 @@ def calibration(results: Path, p) -> dict:
     aurocs = [a for r in base.values() for a in r.get("detection_auroc", {}).values()]
     if aurocs:
         out["detection_mean_auroc"] = _r(sum(aurocs) / len(aurocs))
-    targets = [_read(results / "targets" / f"{t}.json") for t in c.targets]
+    targets = list(_each({t: results / "targets" / f"{t}.json" for t in c.targets}).values())
     defended = [max(r["ece_adv"] for r in t["attacks"].values()) for t in targets if t["role"] == "defense"]
     if defended:
         out["best_defense_worst_ece"] = _r(min(defended))
@@ -106,7 +117,7 @@ def uncertainty(results: Path, p) -> dict:
     u = p.uncertainty
     cases = [f"{est}_{m}" for est in ("softmax", "mc_dropout", "selectivenet") for m in getattr(u, est)]
     cases += ["ensemble"] if u.ensemble else []
-    runs = [_read(results / "ace" / f"{case}.json") for case in cases]
+    runs = list(_each({case: results / "ace" / f"{case}.json" for case in cases}).values())
     summaries = [s for r in runs for s in r["summary"].values() if s]
     out = {"auroc_clean": _r(runs[0]["clean"]["auroc"])} if runs else {}
     if summaries:
@@ -120,7 +131,9 @@ def uncertainty(results: Path, p) -> dict:
 def membership(results: Path, p) -> dict:
     """The baseline target: the strongest attack's AUC and TPR at 0.1 % and 1 % FPR (each maximised
     separately over attacks), and the same AUC on the most private (DP) target where there is one."""
-    runs = {v: _read(results / "attack" / f"{v}.json") for v in p.membership.targets}
+    runs = _each({v: results / "attack" / f"{v}.json" for v in p.membership.targets})
+    if not runs:
+        return {}
     base = next((r for r in runs.values() if r["role"] == "baseline"), next(iter(runs.values())))
     attacks = base["attacks"].values()
     out = {"best_auc": _r(max(a["auc"] for a in attacks))}
