@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -60,10 +61,17 @@ class UncertaintyParams(Strict):
 
     @model_validator(mode="after")
     def _lists(self) -> "UncertaintyParams":
-        for key in ("softmax", "mc_dropout", "selectivenet"):
+        for key in self.ESTIMATORS:
             if not getattr(self, key):
                 raise ValueError(f"uncertainty.{key}: list at least one model")
         return self
+
+    ESTIMATORS: ClassVar[tuple[str, ...]] = ("softmax", "mc_dropout", "selectivenet")  # one ace_<estimator>@<model> stage per entry
+
+    @property
+    def cases(self) -> list[str]:
+        """The ACE cases, named as their result files: ``<estimator>_<model>``, then ``ensemble``."""
+        return [f"{est}_{m}" for est in self.ESTIMATORS for m in getattr(self, est)] + (["ensemble"] if self.ensemble else [])
 
     def check_refs(self, p) -> None:
         for key in ("softmax", "mc_dropout", "ensemble", "selectivenet"):

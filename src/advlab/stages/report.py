@@ -98,9 +98,7 @@ def current_names(name: str, p) -> dict:
     if name == "calibration" and p.calibration is not None:
         return {"models": list(p.calibration.models), "targets": list(p.calibration.targets)}
     if name == "uncertainty" and p.uncertainty is not None:
-        u = p.uncertainty
-        return {"cases": [f"{est}_{m}" for est in ("softmax", "mc_dropout", "selectivenet") for m in getattr(u, est)]
-                + (["ensemble"] if u.ensemble else [])}
+        return {"cases": p.uncertainty.cases}
     return {}  # evasion's notebook reads evasion.models from params.yaml; membership's results are one stage's
 
 

@@ -114,10 +114,7 @@ def calibration(results: Path, p) -> dict:
 def uncertainty(results: Path, p) -> dict:
     """Clean AUROC of the first case, and over all cases the lowest AUROC ACE reaches and the largest
     AURC ratio (attacked / clean)."""
-    u = p.uncertainty
-    cases = [f"{est}_{m}" for est in ("softmax", "mc_dropout", "selectivenet") for m in getattr(u, est)]
-    cases += ["ensemble"] if u.ensemble else []
-    runs = list(_each({case: results / "ace" / f"{case}.json" for case in cases}).values())
+    runs = list(_each({case: results / "ace" / f"{case}.json" for case in p.uncertainty.cases}).values())
     summaries = [s for r in runs for s in r["summary"].values() if s]
     out = {"auroc_clean": _r(runs[0]["clean"]["auroc"])} if runs else {}
     if summaries:
