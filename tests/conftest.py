@@ -1,12 +1,21 @@
 import os
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs 2 workers on 2 cores: one torch thread each
+    os.environ["OMP_NUM_THREADS"] = "1"
+
 import pytest
 import torch
 
 from tests.zoo import digits_split, tiny_models  # noqa: F401  (session fixtures: zoo models on digits)
 
 os.environ.setdefault("CI", "true")  # no progress bars in test output
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads()))
+
+FIRST = "tests/stages/test_pipeline.py"  # the longest file (one real dvc repro): started first, the rest beside it
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: not item.nodeid.startswith(FIRST))  # stable: the order within each group stays
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """The README's "Results at a glance" numbers equal the committed report tables
-(reports/figures/*/*.csv) to the precision the README prints, so the two cannot drift apart.
-The evasion and calibration rows have no committed table behind their numbers yet."""
+(reports/figures/*/*.csv) to the precision the README prints, so the two cannot drift apart."""
 
 from __future__ import annotations
 
@@ -72,6 +71,44 @@ def test_uncertainty_row_matches_the_summary_table():
     after, d2 = printed(row, r"AUROC from [\d.]+ to ([\d.]+)")
     assert before == round(float(table.loc["softmax · cnn", "AUROC"]), d1)
     assert after == round(float(table.loc["softmax · cnn", "white: min AUROC"]), d2)
+
+
+def test_evasion_row_matches_the_attack_and_poisoning_tables():
+    attacks = pd.read_csv(FIGURES / "evasion" / "attacks.csv").set_index(["model", "attack"])
+    poisoning = pd.read_csv(FIGURES / "evasion" / "poisoning.csv")
+    badnets = poisoning[(poisoning["kind"] == "backdoor") & (poisoning["rate"] == 0.05)].iloc[0]
+    row = glance_row("evasion")
+    expected = [  # (pattern, value from the tables, scale)
+        (r"undefended CNN ([\d.]+) %", attacks.loc[("cnn", "pgd40"), "robust_accuracy"], 100),
+        (r"PGD-AT ([\d.]+) %", attacks.loc[("cnn_pgdat", "pgd40"), "robust_accuracy"], 100),
+        (r"PGD-AT [\d.]+ % \(clean ([\d.]+) %\)", attacks.loc[("cnn_pgdat", "pgd40"), "clean_accuracy"], 100),
+        (r"Square L∞ ([\d.]+) % success", attacks.loc[("cnn", "square"), "success_rate"], 100),
+        (r"median ([\d.]+) queries", attacks.loc[("cnn", "square"), "queries_median_success"], 1),
+        (r"BadNets 5 %: ASR ([\d.]+) %", badnets["attack_success_rate"], 100),
+        (r"clean −([\d.]+) pt", badnets["clean_accuracy_drop"], 100),
+    ]
+    for pattern, truth, scale in expected:
+        value, decimals = printed(row, pattern)
+        assert value == round(float(truth) * scale, decimals), (pattern, truth)
+
+
+def test_calibration_row_matches_the_metrics_and_defense_tables():
+    metrics = pd.read_csv(FIGURES / "calibration" / "metrics.csv")
+    maxmis = metrics[(metrics["model"] == "cnn") & (metrics["objective"] == "max_miscalibration")]
+    ratios = maxmis["ECE adv"] / maxmis["ECE"]
+    worst = pd.read_csv(FIGURES / "calibration" / "defenses.csv").set_index("target")["worst ECE"]
+    row = glance_row("calibration")
+    expected = [
+        (r"ECE ([\d.]+)–[\d.]+×", ratios.min()),
+        (r"ECE [\d.]+–([\d.]+)×", ratios.max()),
+        (r"worst post-attack ECE from ([\d.]+)", worst["undefended"]),
+        (r"worst post-attack ECE from [\d.]+ to ([\d.]+) /", worst["compression_scaling"]),
+        (r"worst post-attack ECE from [\d.]+ to [\d.]+ / ([\d.]+)", worst["caat"]),
+        (r"PGD-AT: ([\d.]+)\)", worst["pgd_at"]),
+    ]
+    for pattern, truth in expected:
+        value, decimals = printed(row, pattern)
+        assert value == round(float(truth), decimals), (pattern, truth)
 
 
 def test_a_drifted_number_is_caught():

@@ -26,7 +26,7 @@ def stages_run(output: str) -> set[str]:
 
 def copy_project(dest: Path, profile: str = "tiny") -> dict:
     """Copy the working tree (tracked and new files, not ignored ones) to ``dest``, on ``profile``;
-    returns the environment to run commands in (2 torch threads, no progress bars)."""
+    returns the environment to run commands in (one torch thread: `make test` runs another worker beside it; no progress bars)."""
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout.split()
     for rel in listed:
@@ -35,7 +35,7 @@ def copy_project(dest: Path, profile: str = "tiny") -> dict:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest / rel)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "OMP_NUM_THREADS": "2", "CI": "true"}
+           "OMP_NUM_THREADS": "1", "CI": "true"}
     env.pop("ADVLAB_PARAMS", None)
     run(["git", "init", "-q"], dest, env)
     run([sys.executable, "-m", "advlab.cli", "profile", profile, "--force"], dest, env)  # a temporary copy: local edits go

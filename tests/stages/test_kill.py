@@ -37,7 +37,7 @@ SRC = str(ROOT / "src")
 def _env(**extra) -> dict:
     """This checkout's advlab first on the path (a worktree may share another checkout's venv)."""
     path = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "2", **extra}
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", **extra}
 
 
 def alive(pid: int) -> bool:
