@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 UV := python3 -m uv
 
-.PHONY: study test test-all uv env data push pull profile-full profile-default
+.PHONY: study test test-all uv env data push pull compare profile-full profile-default
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -28,6 +28,9 @@ push: env  ## store this clone's DVC-cached outputs (models, results) in the def
 pull: env  ## fetch the outputs recorded in dvc.lock from the default remote: no retraining
 	$(UV) run --frozen advlab check-remote pull
 	$(UV) run --frozen dvc pull
+
+compare: env  ## experiments beside the committed baseline: changed params and metrics only (fits 120 columns)
+	$(UV) run --frozen dvc exp show --only-changed --drop '^(params\.yaml|data/.*|models/.*|results/.*|reports/.*)$$'
 
 test: env  ## the whole suite, one dvc repro of every stage on the tiny profile included (tiny data)
 	$(UV) run --frozen pytest -q
