@@ -28,6 +28,14 @@ def printed(row: str, pattern: str) -> tuple[float, int]:
     return float(digits), len(digits.split(".")[1]) if "." in digits else 0
 
 
+def assert_row_prints(family: str, expected) -> None:
+    """Each (pattern, true value, scale) is printed in the family's row as value × scale, rounded."""
+    row = glance_row(family)
+    for pattern, truth, scale in expected:
+        value, decimals = printed(row, pattern)
+        assert value == round(float(truth) * scale, decimals), (pattern, truth)
+
+
 def percent(cell: str) -> float:
     return float(str(cell).split("%")[0])
 
@@ -77,8 +85,7 @@ def test_evasion_row_matches_the_attack_and_poisoning_tables():
     attacks = pd.read_csv(FIGURES / "evasion" / "attacks.csv").set_index(["model", "attack"])
     poisoning = pd.read_csv(FIGURES / "evasion" / "poisoning.csv")
     badnets = poisoning[(poisoning["kind"] == "backdoor") & (poisoning["rate"] == 0.05)].iloc[0]
-    row = glance_row("evasion")
-    expected = [  # (pattern, value from the tables, scale)
+    assert_row_prints("evasion", [
         (r"undefended CNN ([\d.]+) %", attacks.loc[("cnn", "pgd40"), "robust_accuracy"], 100),
         (r"PGD-AT ([\d.]+) %", attacks.loc[("cnn_pgdat", "pgd40"), "robust_accuracy"], 100),
         (r"PGD-AT [\d.]+ % \(clean ([\d.]+) %\)", attacks.loc[("cnn_pgdat", "pgd40"), "clean_accuracy"], 100),
@@ -86,10 +93,7 @@ def test_evasion_row_matches_the_attack_and_poisoning_tables():
         (r"median ([\d.]+) queries", attacks.loc[("cnn", "square"), "queries_median_success"], 1),
         (r"BadNets 5 %: ASR ([\d.]+) %", badnets["attack_success_rate"], 100),
         (r"clean −([\d.]+) pt", badnets["clean_accuracy_drop"], 100),
-    ]
-    for pattern, truth, scale in expected:
-        value, decimals = printed(row, pattern)
-        assert value == round(float(truth) * scale, decimals), (pattern, truth)
+    ])
 
 
 def test_calibration_row_matches_the_metrics_and_defense_tables():
@@ -97,18 +101,14 @@ def test_calibration_row_matches_the_metrics_and_defense_tables():
     maxmis = metrics[(metrics["model"] == "cnn") & (metrics["objective"] == "max_miscalibration")]
     ratios = maxmis["ECE adv"] / maxmis["ECE"]
     worst = pd.read_csv(FIGURES / "calibration" / "defenses.csv").set_index("target")["worst ECE"]
-    row = glance_row("calibration")
-    expected = [
-        (r"ECE ([\d.]+)–[\d.]+×", ratios.min()),
-        (r"ECE [\d.]+–([\d.]+)×", ratios.max()),
-        (r"worst post-attack ECE from ([\d.]+)", worst["undefended"]),
-        (r"worst post-attack ECE from [\d.]+ to ([\d.]+) /", worst["compression_scaling"]),
-        (r"worst post-attack ECE from [\d.]+ to [\d.]+ / ([\d.]+)", worst["caat"]),
-        (r"PGD-AT: ([\d.]+)\)", worst["pgd_at"]),
-    ]
-    for pattern, truth in expected:
-        value, decimals = printed(row, pattern)
-        assert value == round(float(truth), decimals), (pattern, truth)
+    assert_row_prints("calibration", [
+        (r"ECE ([\d.]+)–[\d.]+×", ratios.min(), 1),
+        (r"ECE [\d.]+–([\d.]+)×", ratios.max(), 1),
+        (r"worst post-attack ECE from ([\d.]+)", worst["undefended"], 1),
+        (r"worst post-attack ECE from [\d.]+ to ([\d.]+) /", worst["compression_scaling"], 1),
+        (r"worst post-attack ECE from [\d.]+ to [\d.]+ / ([\d.]+)", worst["caat"], 1),
+        (r"PGD-AT: ([\d.]+)\)", worst["pgd_at"], 1),
+    ])
 
 
 def test_a_drifted_number_is_caught():
