@@ -78,6 +78,8 @@ def resolve(name: str, folder: Path = PROFILES) -> dict:
     """The full params mapping of profile ``name``: default, then each overlay of its ``base`` chain."""
     names = chain(name, folder)
     raw = read_yaml(folder / "default.yaml")
+    if name != "default":  # its reports beside the committed default ones, never over them
+        raw["output"] = {"profile": name, "reports": f"reports/{name}", "metrics": f"reports/{name}/metrics"}
     for overlay in names[1:]:
         layer = _overlay(folder / f"{overlay}.yaml")
         layer.pop("base", None)

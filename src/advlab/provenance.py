@@ -80,3 +80,82 @@ def check_metrics(folder: Path = METRICS) -> None:
         if not isinstance(data, dict):
             raise AdvlabError(f"{path} must hold a JSON object of headline numbers (got {type(data).__name__}): "
                               f"`dvc repro -f report@{path.stem}` rewrites it")
+
+
+# --- What a rendered report says about the run behind it -----------------------------------------
+
+# Files a run itself rewrites: their changes do not make the tree "dirty" for the run's header.
+PIPELINE_WRITES = ("dvc.lock", "reports/", "metrics/")
+
+
+def commit(root: Path = Path(".")) -> str:
+    """``<short hash>`` of HEAD, with ``+ local changes`` when a tracked file other than what the
+    pipeline itself writes differs from it; ``unknown (not a git checkout)`` outside git."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+
+    try:
+        head = git("rev-parse", "--short=10", "HEAD").strip()
+        changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    edits = [path for path in changed if not path.startswith(PIPELINE_WRITES)]
+    return f"{head} + local changes ({', '.join(edits[:3])}{', …' if len(edits) > 3 else ''})" if edits else head
+
+
+def machine() -> str:
+    """CPU model and cores, and the GPU when torch sees one."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            text += f"; GPU {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    return text
+
+
+def stage_inputs(stage: str, root: Path = Path(".")) -> tuple[str, dict[str, str]]:
+    """The hashes DVC records in ``dvc.lock`` for ``stage``'s dependencies (computed now, as
+    ``dvc repro`` does before it runs the stage), and one digest of them all: md5 of the sorted
+    ``path hash`` lines. A report names what it was rendered from without waiting for its own
+    lock entry, which DVC writes only after the stage."""
+    import hashlib
+
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        (found,) = repo.stage.collect(stage)
+        hashes = {str(dep.def_path): str(dep.get_hash().value) for dep in found.deps}
+    digest = hashlib.md5("".join(f"{p} {h}\n" for p, h in sorted(hashes.items())).encode()).hexdigest()
+    return digest, hashes
+
+
+def profile_state(raw: dict, profile: str) -> str:
+    """``tiny`` when params.yaml equals what ``advlab profile tiny`` writes, else ``tiny, edited
+    (N keys differ: …)``."""
+    from advlab import profiles
+
+    try:
+        written = profiles.resolve(profile)
+    except AdvlabError:
+        return f"{profile} (no profiles/{profile}.yaml)"
+    diff = profiles.changes(written, raw)
+    if not diff:
+        return profile
+    keys = [line.split(":", 1)[0] for line in diff]
+    return f"{profile}, edited ({len(keys)} key(s) differ from the profile: {', '.join(keys[:3])}{', …' if len(keys) > 3 else ''})"

@@ -30,7 +30,7 @@ def copy_project(dest: Path, profile: str = "tiny") -> dict:
     listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout.split()
     for rel in listed:
-        if rel.startswith(("reports/", "tests/")) or rel == "dvc.lock" or not (ROOT / rel).is_file():
+        if rel.startswith(("reports/", "metrics/", "tests/")) or rel == "dvc.lock" or not (ROOT / rel).is_file():
             continue
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest / rel)

@@ -75,7 +75,7 @@ def test_every_family_writes_every_case(smoke):
     metrics = (dest / "results/membership/metrics.json").read_text()
     for target in params["membership"]["targets"]:
         assert target in metrics
-    index = (dest / "reports/index.html").read_text()
+    index = (dest / "reports/full-smoke/index.html").read_text()
     for report in params["reports"]:
         assert f'href="{report}.html"' in index
-        assert "<img" in (dest / f"reports/{report}.html").read_text(), report
+        assert "<img" in (dest / f"reports/full-smoke/{report}.html").read_text(), report

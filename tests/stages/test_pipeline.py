@@ -23,6 +23,8 @@ from advlab.io import read_json
 from tests.stages.project import copy_project, run, stages_run
 
 FAMILIES = ["models", "membership", "evasion", "uncertainty", "calibration"]
+OUT = "reports/tiny"             # a profile other than the default writes beside the committed reports
+METRICS = f"{OUT}/metrics"
 DVC = [sys.executable, "-m", "dvc"]
 
 
@@ -54,28 +56,33 @@ def test_every_stage_ran_and_every_report_rendered(project):
     assert train["test_accuracy"] > 0.5  # digits, 10 classes: far above chance
     assert evaluation["accuracy"] == pytest.approx(train["test_accuracy"], abs=1e-6)
     assert not (dest / "checkpoints/train/cnn").exists()  # resume state cleared after success
-    index = (dest / "reports/index.html").read_text()
+    index = (dest / OUT / "index.html").read_text()
     for family in FAMILIES:
         assert f'href="{family}.html"' in index
-        html = (dest / f"reports/{family}.html").read_text()
+        html = (dest / OUT / f"{family}.html").read_text()
         assert "<img" in html and "def " not in html  # rendered, without code
+        assert re.search(r"Run provenance.*Dataset <code>digits</code>.*profile <code>tiny</code>", html, re.S), family
+        assert re.search(rf"dvc.lock</code> records for <code>report@{family}</code>", html), family
+        assert "Kernel is running over TCP" not in html
+    assert not (dest / "reports/index.html").exists()  # the committed default reports are never written
+    assert "baseline accuracy <b>" in index  # headline numbers beside the links
     for fig in ["training_curves.png", "reliability.png", "metrics.png"]:
-        assert (dest / "reports/figures/models" / fig).stat().st_size > 5000
+        assert (dest / OUT / "figures/models" / fig).stat().st_size > 5000
 
 
 def test_each_family_writes_a_few_numeric_headline_metrics(project):
     dest, env, _ = project
     for family in FAMILIES:
-        numbers = json.loads((dest / f"metrics/{family}.json").read_text())
+        numbers = json.loads((dest / METRICS / f"{family}.json").read_text())
         assert 2 <= len(numbers) <= 8, (family, numbers)
         assert all(isinstance(v, float) and math.isfinite(v) for v in numbers.values()), (family, numbers)
-    models = read_json(dest / "metrics/models.json")
+    models = read_json(dest / METRICS / "models.json")
     assert models["baseline_accuracy"] == round(read_json(dest / "results/models/evaluate/cnn.json")["accuracy"], 6)
-    calibration = read_json(dest / "metrics/calibration.json")
+    calibration = read_json(dest / METRICS / "calibration.json")
     assert calibration["max_prediction_changed_rate"] == 0.0  # calibration attacks keep every prediction
-    evasion = read_json(dest / "metrics/evasion.json")
+    evasion = read_json(dest / METRICS / "evasion.json")
     assert evasion["pgd_robust_accuracy"] <= evasion["clean_accuracy"]
-    with open(dest / "reports/figures/evasion/attacks.csv") as fh:  # the evasion family's table
+    with open(dest / OUT / "figures/evasion/attacks.csv") as fh:  # the evasion family's table
         rows = list(csv.DictReader(fh))
     assert {r["attack"] for r in rows} >= {"fgsm", "pgd40", "square"} and {r["model"] for r in rows} == {"cnn", "cnn_pgdat"}
 
@@ -91,11 +98,11 @@ def test_dvc_shows_the_committed_baseline(project):
     dest, env, _ = project
     shown = json.loads(run(DVC + ["metrics", "show", "--json"], dest, env).stdout)
     files = next(iter(shown.values()))["data"]
-    assert {f"metrics/{f}.json" for f in FAMILIES} == set(files)  # the headline files, nothing else
+    assert {f"{METRICS}/{f}.json" for f in FAMILIES} == set(files)  # the headline files, nothing else
     assert run(DVC + ["params", "diff"], dest, env).stdout.strip() == ""  # nothing changed since the commit
     plots = run(DVC + ["plots", "show", "-o", "dvc_plots"], dest, env)
     assert (dest / "dvc_plots/index.html").is_file(), plots.stdout + plots.stderr
-    assert "reports/figures/evasion/attacks.csv" in (dest / "dvc_plots/index.html").read_text()
+    assert f"{OUT}/figures/evasion/attacks.csv" in (dest / "dvc_plots/index.html").read_text()
     table = run(DVC + ["exp", "show", "--csv", "--only-changed"], dest, env).stdout
     assert len(table.splitlines()[0].split(",")) <= 12  # compact: no per-model columns
 
@@ -107,7 +114,7 @@ def test_an_experiment_reruns_only_what_it_changes_and_is_compared_with_the_base
         ran = stages_run(done.stdout)
         assert ran == {"check_params", "evasion_detect", "report@evasion", "index"}, ran
         diff = json.loads(run(DVC + ["metrics", "diff", "HEAD", "--json"], dest, env).stdout)
-        assert set(diff) == {"metrics/evasion.json"} and set(diff["metrics/evasion.json"]) == {"detection_mean_auroc"}, diff
+        assert set(diff) == {f"{METRICS}/evasion.json"} and set(diff[f"{METRICS}/evasion.json"]) == {"detection_mean_auroc"}, diff
         rows = list(csv.DictReader(io.StringIO(run(DVC + ["exp", "show", "--csv"], dest, env).stdout)))
         assert sorted(r["evasion.detection.lid_k"] for r in rows if r["evasion.detection.lid_k"]) == ["3", "3", "5"], rows
     finally:  # back to the committed baseline for the other tests: git for the tracked files, DVC for the rest

@@ -87,6 +87,34 @@ class DataParams(Strict):
     numbers and refuses anything else."""
 
 
+def _inside_project(v: str) -> str:
+    from pathlib import PurePosixPath
+
+    path = PurePosixPath(v)
+    if not v.strip() or path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"{v!r} must be a relative folder inside the project (e.g. reports/tiny), "
+                         "with no '..'")
+    return v
+
+
+def _profile_name(v: str) -> str:
+    if not v or not v.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"profile name {v!r} must be letters, digits, '-' and '_' (a file under profiles/)")
+    return v
+
+
+class OutputParams(Strict):
+    """Where the rendered reports and the headline metrics go. The default profile writes the
+    committed ``reports/`` and ``metrics/``; every other profile writes under
+    ``reports/<profile>/`` (git-ignored for the tiny and smoke profiles), so a test or a smoke run
+    never overwrites the committed default reports. ``profile`` names the profile in each
+    report's provenance header."""
+
+    profile: Annotated[str, AfterValidator(_profile_name)] = "default"
+    reports: Annotated[str, AfterValidator(_inside_project)] = "reports"
+    metrics: Annotated[str, AfterValidator(_inside_project)] = "metrics"
+
+
 class SplitParams(Strict):
     """Sizes of every data role (see :mod:`advlab.data.split`)."""
 

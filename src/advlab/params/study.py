@@ -16,7 +16,8 @@ from advlab.params.compute import ComputeParams
 from advlab.params.core import Name, NonNegInt, Strict
 from advlab.params.evasion import EvasionParams
 from advlab.params.membership import MembershipParams
-from advlab.params.spine import DataParams, EvaluateParams, ModelParams, SplitParams, input_shape, option_problems
+from advlab.params.spine import (DataParams, EvaluateParams, ModelParams, OutputParams, SplitParams, input_shape,
+                                 option_problems)
 from advlab.params.uncertainty import UncertaintyParams
 
 PARAMS_FILE = Path("params.yaml")
@@ -32,6 +33,7 @@ class Params(Strict):
     models: dict[Name, ModelParams]
     evaluate: EvaluateParams = EvaluateParams()
     reports: list[Literal["models", *FAMILIES]] = ["models"]
+    output: OutputParams = OutputParams()
     membership: MembershipParams | None = None
     calibration: CalibrationParams | None = None
     evasion: EvasionParams | None = None

@@ -1,17 +1,23 @@
-"""Stage ``index``: ``reports/index.html`` links every rendered report."""
+"""Stage ``index``: ``reports/index.html`` links every rendered report, with its family's headline
+numbers (``metrics/<family>.json``) beside the link and the run's provenance on top. ``reports/``
+and ``metrics/`` are ``output.reports`` and ``output.metrics`` of params.yaml."""
 
 from __future__ import annotations
 
 import html
 import json
+import os
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from advlab import provenance
 from advlab.io import write_text
+from advlab.params import PARAMS_FILE, read_yaml
 from advlab.stages.common import load_params, stage
 
-REPORTS = Path("reports")
+PERCENT = ("accuracy", "rate", "tpr")  # headline keys that are fractions: shown as percentages
 
 
 def _title(name: str) -> str:
@@ -28,13 +34,33 @@ def _title(name: str) -> str:
     return name
 
 
-def build_index(names: list[str]) -> str:
+def headline(path: Path) -> str:
+    """``clean accuracy 89.8 % · ECE 0.00517 · …`` from a family's metrics file ('' when absent)."""
+    try:
+        numbers = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return ""
+    shown = []
+    for key, value in numbers.items():
+        if not isinstance(value, (int, float)):
+            continue
+        text = f"{100 * value:.1f} %" if any(w in key for w in PERCENT) else f"{value:.3g}"
+        label = key.replace("_", " ").replace("pct", "%").replace(" ece", " ECE").replace("ece ", "ECE ")
+        label = re.sub(r"(\d) (\d)", r"\1.\2", label).replace("auroc", "AUROC").replace("aurc", "AURC").replace("auc", "AUC").replace("tpr", "TPR")
+        shown.append(f"{html.escape(label)} <b>{text}</b>")
+    return " · ".join(shown)
+
+
+def build_index(names: list[str], reports: Path = Path("reports"), metrics: Path = Path("metrics"),
+                about: str = "") -> str:
     items = []
     for name in names:
-        figs = sorted((REPORTS / "figures" / name).glob("*.png"))
+        figs = sorted((reports / "figures" / name).glob("*.png"))
+        numbers = headline(metrics / f"{name}.json")
         fig_links = " · ".join(f'<a href="figures/{name}/{f.name}">{html.escape(f.stem)}</a>' for f in figs)
         items.append(f'<li><a href="{name}.html"><b>{html.escape(_title(name))}</b></a> '
-                     f'(<a href="{name}.ipynb">notebook</a>)<br><small>{fig_links}</small></li>')
+                     f'(<a href="{name}.ipynb">notebook</a>)<br>{numbers}{"<br>" if numbers else ""}'
+                     f'<small>figures: {fig_links}</small></li>')
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>advlab reports</title>
@@ -42,7 +68,9 @@ def build_index(names: list[str]) -> str:
 </head><body>
 <h1>advlab reports</h1>
 <p>Attacks on what people trust in a model: predictions, confidence, uncertainty, privacy.
-Rendered by <code>dvc repro</code> from <code>notebooks/</code>; {stamp}.</p>
+Rendered by <code>dvc repro</code> from <code>notebooks/</code>; {stamp}. {about}
+Headline numbers are <code>metrics/&lt;family&gt;.json</code> (<code>dvc metrics show</code>); each report opens
+with its own provenance.</p>
 <ul>
 {chr(10).join(items)}
 </ul>
@@ -52,9 +80,14 @@ Rendered by <code>dvc repro</code> from <code>notebooks/</code>; {stamp}.</p>
 
 @stage
 def main() -> None:
-    names = [n for n in load_params().reports if (REPORTS / f"{n}.html").is_file()]
-    write_text(REPORTS / "index.html", build_index(names))
-    print(f"reports/index.html links {len(names)} report(s)")
+    p = load_params()
+    raw = read_yaml(os.environ.get("ADVLAB_PARAMS", PARAMS_FILE))
+    reports, metrics = Path(p.output.reports), Path(p.output.metrics)
+    names = [n for n in p.reports if (reports / f"{n}.html").is_file()]
+    about = html.escape(f"Dataset {p.data.dataset}, profile {provenance.profile_state(raw, p.output.profile)}, "
+                        f"commit {provenance.commit()}.")
+    write_text(reports / "index.html", build_index(names, reports, metrics, about))
+    print(f"{reports}/index.html links {len(names)} report(s)")
 
 
 if __name__ == "__main__":
