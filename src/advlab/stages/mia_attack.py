@@ -18,6 +18,7 @@ import pandas as pd
 
 from advlab.data.prepared import load_prepared
 from advlab.io import write_csv, write_json, write_npz
+from advlab.progress import progress
 from advlab.stages.common import load_params, stage
 from advlab.study import membership as mia
 from advlab.study.membership import attack
@@ -33,7 +34,7 @@ def main() -> None:
     out = mia.RESULTS / "attack"
     shutil.rmtree(out, ignore_errors=True)
     summary, curves = {}, []
-    for variant in m.targets:
+    for variant in progress(m.targets, desc="mia_attack", unit="target"):
         res = attack.attack_target(variant, m, plan, data, (shadows, refs, s_pop, r_pop))
         write_json(out / f"{variant}.json", res.info)
         write_npz(out / f"{variant}_scores.npz", **res.scores)

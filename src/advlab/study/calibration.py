@@ -38,6 +38,7 @@ from advlab.errors import AdvlabError
 from advlab.metrics import calibration as cal
 from advlab.models.checkpoint import load_trained
 from advlab.params.calibration import CalibrationParams, CalThresholds
+from advlab.progress import progress
 
 __all__ = ["SEARCH", "SEARCHES", "short_name", "attack_kwargs", "run_one", "done_at_clean", "attack_row",
            "attack_study", "sweep_study", "target_study"]
@@ -194,7 +195,9 @@ def attack_study(p, name: str, device: torch.device) -> dict:
 
     rows, rel, arrays = {}, [], {"index": idx, "labels": y.cpu().numpy()}
     adversarial, masks = {}, {}
-    for key, search, objective in runs:
+    bar = progress(runs, desc=f"calibration_attack@{name}", unit="attack")
+    for key, search, objective in bar:
+        bar.set_postfix_str(key)
         r, secs = run_one(model, x, y, attack_kwargs(c, search, objective))
         row = {"search": search, "objective": objective, "kind": "standard" if key.startswith("standard") else "calibration",
                **attack_row(r, secs, n_bins)}
@@ -241,8 +244,13 @@ def sweep_study(p, device: torch.device) -> dict:
     model = load_trained(s.model, plan.hash, device)[0]
     x, y = x.to(device), y.to(device)
 
+    bar = progress(total=len(s.objectives) * (len(s.eps_searches) * len(s.eps_linf) + len(s.queries)) + len(s.queries),
+                   desc="calibration_sweep", unit="attack")
+
     def record(search, objective, eps, n_queries, kw=None):
+        bar.set_postfix_str(f"{short_name(objective)} {search} ε={eps} q={n_queries}")
         r, secs = run_one(model, x, y, kw or attack_kwargs(c, search, objective, budget=n_queries))
+        bar.update()
         row = attack_row(r, secs, p.evaluate.n_bins)
         return {"model": s.model, "search": search, "objective": objective, "eps": eps, "n_queries": n_queries,
                 **{k: row[k] for k in _SWEEP_COLUMNS}}
@@ -260,6 +268,7 @@ def sweep_study(p, device: torch.device) -> dict:
         print(f"sweep {objective}: done", flush=True)
     for nq in s.queries:  # the standard Square Attack under the same budgets
         q_rows.append(record("square_linf", SEARCH["square"].standard, c.eps.linf, nq))
+    bar.close()
     meta = {"model": s.model, "stage_seconds": time.perf_counter() - t_stage, "stage_cpu_seconds": time.process_time()}
     return {"eps": pd.DataFrame(eps_rows), "queries": pd.DataFrame(q_rows), "meta": meta}
 

@@ -30,6 +30,7 @@ from advlab.defenses.transforms import naive_and_adaptive
 from advlab.errors import AdvlabError
 from advlab.metrics.robustness import certified_accuracy, certified_accuracy_curve
 from advlab.models.checkpoint import load_trained
+from advlab.progress import progress
 from advlab.training.loop import predict_proba
 
 #: the radii of the certified-accuracy table
@@ -61,9 +62,10 @@ def run_attacks(name: str, ev, plan, x, y, device, seed: int, log=print):
     model = trained(name, plan, device)
     summaries = {}
     arrays = {"x": x.numpy(), "y": y.numpy(), "clean_pred": predict_proba(model, x, device=device).argmax(1).numpy()}
-    for aname, a in ev.attacks.items():
-        if a.models is not None and name not in a.models:
-            continue
+    todo = [(aname, a) for aname, a in ev.attacks.items() if a.models is None or name in a.models]
+    bar = progress(todo, desc=f"evasion@{name}", unit="attack")
+    for aname, a in bar:
+        bar.set_postfix_str(aname)
         n = min(len(x), a.n or len(x))
         params = {**a.params, "eps": a.eps, "norm": a.norm}
         if a.attack == "transfer":
@@ -87,7 +89,7 @@ def run_attacks(name: str, ev, plan, x, y, device, seed: int, log=print):
 def eps_sweep(model, ev, x, y, device, seed: int) -> pd.DataFrame:
     """Robust accuracy against ε (PGD, L∞, ``evasion.sweep_steps`` steps)."""
     rows = []
-    for eps in ev.sweep_eps:
+    for eps in progress(ev.sweep_eps, desc="robust accuracy vs ε", unit="ε"):
         res = run_attack("pgd", model, x, y, batch_size=ev.batch_size, device=device, seed=seed, eps=eps, norm="linf",
                          steps=ev.sweep_steps)
         s = res.summary()
@@ -124,7 +126,7 @@ def defense_eval(p, defense: str, device) -> dict:
     runs = {"undefended": (model, {}),
             "naive": (nn.Sequential(naive_t, model), {}),
             "adaptive": (nn.Sequential(adaptive_t, model), {"eot_samples": ev.eot_samples} if randomized else {})}
-    for label, (target, extra) in runs.items():
+    for label, (target, extra) in progress(runs.items(), desc=f"evasion_defense@{defense}", unit="attack"):
         t1 = time.perf_counter()
         res = run_attack("pgd", target, x, y, batch_size=ev.batch_size, device=device, seed=p.seed, **common, **extra)
         s = res.summary()

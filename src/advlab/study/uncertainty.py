@@ -35,6 +35,7 @@ from advlab.metrics.selective import risk_coverage_curve, selective_summary
 from advlab.models.checkpoint import WEIGHTS
 from advlab.models.estimators import build_estimator
 from advlab.models.registry import ESTIMATORS
+from advlab.progress import progress
 
 RESULTS = Path("results/uncertainty")
 MODES = ("white", "black", "iterative")
@@ -149,8 +150,11 @@ def run_case(kind: str, names: list[str], est, x, y, idx, u, proxy, device, seed
     cov, risk = risk_coverage_curve(conf0.numpy(), correct)
     curves.append(pd.DataFrame({"condition": "clean", "mode": "clean", "eps": 0.0, "coverage": cov, "risk": risk}))
     adv_images: dict[tuple[int, int], torch.Tensor] = {}
+    bar = progress(total=len(ms) * len(run.eps), desc=f"ACE {case}", unit="attack")
     for mi, mode in enumerate(ms):
         for ei, eps in enumerate(run.eps):
+            bar.set_postfix_str(f"{mode} ε={eps:g}")
+            bar.update(0)
             t0 = time.perf_counter()
             xa, queries = attack(est, x, y, mode, eps, run, proxy, seed, device)
             seconds = time.perf_counter() - t0
@@ -174,6 +178,8 @@ def run_case(kind: str, names: list[str], est, x, y, idx, u, proxy, device, seed
             print(f"{case} {mode:9s} ε={eps:<7g} AUROC {clean['auroc']:.3f} -> {m['auroc']:.3f}  "
                   f"AURC {clean['aurc']:.4f} -> {m['aurc']:.4f}  accuracy {m['accuracy']:.4f} (unchanged)  "
                   f"{len(y) / seconds:.0f} samples/s", flush=True)
+            bar.update()
+    bar.close()
     sweep = pd.DataFrame(rows)
     summary = {mode: _best(sweep, mode) for mode in ms}
     gal = gallery(x, y, pred0, conf0, confs, adv_images, ms, run, sweep)
