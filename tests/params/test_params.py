@@ -224,3 +224,24 @@ def test_profile_help_lists_every_profile_with_a_line(project_dir, capsys):
         line = next(l for l in out.splitlines() if l.strip().startswith(name + " "))
         assert len(line.split(None, 1)[1]) > 10, line  # a description, not just the name
     assert "Full profile (GPU, paper scale)" in out and "--force" in out
+
+
+@pytest.mark.parametrize("section, key, value, words", [
+    ("intervals", "resamples", 99, "greater than or equal to 100"),
+    ("intervals", "confidence", 1.0, "less than 1"),
+    ("intervals", "confidence", 0.0, "greater than 0"),
+    ("output", "reports", "../elsewhere", "inside the project"),
+    ("output", "metrics", "/tmp/metrics", "inside the project"),
+])
+def test_bad_interval_and_output_settings_name_the_key(section, key, value, words):
+    raw = default_raw()
+    raw[section][key] = value
+    msg = _error(raw)
+    assert f"{section}.{key}" in msg and words in msg
+
+
+def test_a_profile_other_than_the_default_writes_its_reports_beside_the_committed_ones():
+    assert profiles.resolve("default")["output"] == {"profile": "default", "reports": "reports", "metrics": "metrics"}
+    assert profiles.resolve("tiny")["output"] == {"profile": "tiny", "reports": "reports/tiny",
+                                                  "metrics": "reports/tiny/metrics"}
+    assert profiles.resolve("full-smoke")["output"]["reports"] == "reports/full-smoke"

@@ -46,7 +46,12 @@ def reliability(conf, correct, n_bins: int = N_BINS) -> dict[str, np.ndarray]:
 
 def ece(probs, labels, n_bins: int = N_BINS) -> float:
     """Expected calibration error: ``Σ_b |B_b|/n · |acc_b − conf_b|`` (Guo et al. 2017)."""
-    r = reliability(*confidence_and_correct(probs, labels), n_bins=n_bins)
+    return ece_from_confidence(*confidence_and_correct(probs, labels), n_bins=n_bins)
+
+
+def ece_from_confidence(conf, correct, n_bins: int = N_BINS) -> float:
+    """:func:`ece` from saved confidences and correctness (what the attack families store)."""
+    r = reliability(conf, correct, n_bins=n_bins)
     gap = np.nan_to_num(np.abs(r["accuracy"] - r["confidence"]))
     return float((r["count"] / r["count"].sum() * gap).sum())
 

@@ -103,6 +103,19 @@ def _profile_name(v: str) -> str:
     return v
 
 
+class IntervalParams(Strict):
+    """The seeded percentile bootstrap behind every interval in the reports (SPEC §1):
+    ``resamples`` over the evaluation examples (at least 100), ``confidence`` strictly in (0, 1)."""
+
+    resamples: Annotated[int, Field(ge=100)] = 1000
+    confidence: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.95
+    seed: NonNegInt = 0
+
+    def kwargs(self) -> dict:
+        """The keyword arguments of :func:`advlab.metrics.bootstrap.bootstrap`."""
+        return {"n_resamples": self.resamples, "confidence": self.confidence, "seed": self.seed}
+
+
 class OutputParams(Strict):
     """Where the rendered reports and the headline metrics go. The default profile writes the
     committed ``reports/`` and ``metrics/``; every other profile writes under

@@ -16,7 +16,7 @@ from advlab.params.compute import ComputeParams
 from advlab.params.core import Name, NonNegInt, Strict
 from advlab.params.evasion import EvasionParams
 from advlab.params.membership import MembershipParams
-from advlab.params.spine import (DataParams, EvaluateParams, ModelParams, OutputParams, SplitParams, input_shape,
+from advlab.params.spine import (DataParams, EvaluateParams, IntervalParams, ModelParams, OutputParams, SplitParams, input_shape,
                                  option_problems)
 from advlab.params.uncertainty import UncertaintyParams
 
@@ -34,6 +34,7 @@ class Params(Strict):
     evaluate: EvaluateParams = EvaluateParams()
     reports: list[Literal["models", *FAMILIES]] = ["models"]
     output: OutputParams = OutputParams()
+    intervals: IntervalParams = IntervalParams()
     membership: MembershipParams | None = None
     calibration: CalibrationParams | None = None
     evasion: EvasionParams | None = None

@@ -1,0 +1,276 @@
+"""SPEC §6's claims, one table per family, each figure with its bootstrap interval.
+
+A claims function reads only its family's ``results/<family>/`` (the per-example arrays the
+stages save) and returns rows ``{claim, figure, verdict}``: the claim as SPEC words it, the
+measured figure as ``value [lo, hi]`` (a seeded percentile bootstrap over the evaluation
+examples, :mod:`advlab.metrics.bootstrap`), and ``holds`` / ``does not hold`` /
+``inconclusive at this sample size`` (a claim holds only when its whole interval supports it).
+The thresholds that turn SPEC's words ("near 0", "many times") into numbers are stated in
+each row. Interval tables for the families' main numbers come from the same helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from advlab.metrics.bootstrap import CONFIDENCE, INCONCLUSIVE, N_RESAMPLES, Interval, bootstrap, verdict
+from advlab.metrics.calibration import ece_from_confidence
+from advlab.metrics.privacy import auc, tpr_at_fpr
+from advlab.metrics.selective import uncertainty_auroc
+from advlab.registry import Registry
+
+CLAIMS = Registry("claims")
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def proportion(value: float, n: int, **kw) -> Interval:
+    """The interval of a proportion over ``n`` examples (an accuracy): the bootstrap of its 0/1
+    indicators, which only the count of ones determines."""
+    ones = int(round(value * n))
+    return bootstrap(np.mean, np.r_[np.ones(ones), np.zeros(n - ones)], **kw)
+
+
+def row(claim: str, interval: Interval | None, verdict_text: str, figure: str | None = None) -> dict:
+    return {"claim": claim, "figure": figure if figure is not None else str(interval), "verdict": verdict_text}
+
+
+# --- evasion -----------------------------------------------------------------------------------
+
+def robust_accuracy(results: Path, model: str, attack: str, **kw) -> Interval | None:
+    """Robust accuracy of ``model`` under ``attack`` over the examples the attack ran on."""
+    path = results / "attacks" / f"{model}_adv.npz"
+    if not path.is_file():
+        return None
+    z = np.load(path)
+    if f"{attack}_adv_pred" not in z:
+        return None
+    pred = z[f"{attack}_adv_pred"]
+    return bootstrap(np.mean, (pred == z["y"][: len(pred)]).astype(float), **kw)
+
+
+def evasion_intervals(results: Path, models, **kw) -> pd.DataFrame:
+    """Robust accuracy with its interval for every (model, attack) that ran."""
+    rows = []
+    for model in models:
+        path = results / "attacks" / f"{model}.json"
+        if not path.is_file():
+            continue
+        for attack, s in _json(path)["attacks"].items():
+            iv = robust_accuracy(results, model, attack, **kw)
+            if iv is not None:
+                rows.append({"model": model, "attack": attack, "robust_accuracy": iv.value, "lo": iv.lo, "hi": iv.hi,
+                             "n": int(s["n"])})
+    return pd.DataFrame(rows)
+
+
+@CLAIMS.register("evasion")
+def evasion(results: Path, p, **kw) -> list[dict]:
+    ev = p.evasion
+    base, defended = ev.models[0], ev.models[1:]
+    pgd = next((a for a, spec in ev.attacks.items() if spec.attack == "pgd"), None)
+    rows = []
+    if pgd is not None and (iv := robust_accuracy(results, base, pgd, **kw)) is not None:
+        rows.append(row(f"{pgd} drives the undefended {base}'s accuracy near 0 (below 5 %) at ε = "
+                        f"{ev.attacks[pgd].eps}", iv, verdict(iv, below=0.05), iv.percent()))
+        clean = _json(results / "attacks" / f"{base}.json")["attacks"][pgd]["clean_accuracy"]
+        best = max(((m, robust_accuracy(results, m, pgd, **kw)) for m in defended), key=lambda t: -1 if t[1] is None
+                   else t[1].value, default=(None, None))
+        if best[1] is not None:
+            rows.append(row(f"adversarial training restores much of it: {best[0]} keeps at least half of the undefended "
+                            f"clean accuracy ({clean:.1%}) under {pgd}", best[1], verdict(best[1], above=clean / 2),
+                            best[1].percent()))
+    certified = []
+    for m in ev.certify.models if ev.certify else []:
+        path = results / "certify" / f"{m}.json"
+        if path.is_file():
+            c = _json(path)
+            radius, acc = "0.5", c["certified_accuracy"].get("0.5")
+            if acc is not None:
+                certified.append((m, proportion(acc, int(c["n_eval"]), **kw)))
+    if certified:
+        m, iv = max(certified, key=lambda t: t[1].value)
+        rows.append(row(f"randomized smoothing gives certified accuracy: {m} certifies more than 0 at L2 radius 0.5",
+                        iv, verdict(iv, above=0.0), iv.percent()))
+    return rows
+
+
+# --- membership --------------------------------------------------------------------------------
+
+def _scores(results: Path, variant: str) -> dict | None:
+    path = results / "attack" / f"{variant}_scores.npz"
+    return dict(np.load(path)) if path.is_file() else None
+
+
+def membership_intervals(results: Path, variant: str, fprs=(0.001, 0.01), **kw) -> pd.DataFrame:
+    """AUC and TPR at each FPR with intervals for every attack on ``variant`` (members and
+    non-members resampled separately)."""
+    z = _scores(results, variant)
+    if z is None:
+        return pd.DataFrame()
+    members = z["members"].astype(bool)
+    rows = []
+    for key in sorted(k for k in z if k.startswith("score_")):
+        s = z[key]
+        entry = {"attack": key.removeprefix("score_")}
+        stats = {"AUC": auc, **{f"TPR@{f:g}": (lambda f: lambda a, m: tpr_at_fpr(a, m, f))(f) for f in fprs}}
+        for name, fn in stats.items():
+            iv = bootstrap(fn, s, members, strata=members, **kw)
+            entry.update({name: iv.value, f"{name} lo": iv.lo, f"{name} hi": iv.hi})
+        entry["non-members"] = int((~members).sum())
+        rows.append(entry)
+    return pd.DataFrame(rows).set_index("attack")
+
+
+@CLAIMS.register("membership")
+def membership(results: Path, p, fpr: float = 0.01, **kw) -> list[dict]:
+    m = p.membership
+    base = next(iter(m.targets))
+    z = _scores(results, base)
+    rows = []
+    if z is None:
+        return rows
+    members = z["members"].astype(bool)
+    weak = [a for a in ("loss", "ml_leaks", "watson") if f"score_{a}" in z]
+    if "score_ldc_mia" in z and weak:
+        def margin(ldc, *others_and_members):
+            *others, mem = others_and_members
+            return tpr_at_fpr(ldc, mem, fpr) - max(tpr_at_fpr(o, mem, fpr) for o in others)
+
+        iv = bootstrap(margin, z["score_ldc_mia"], *(z[f"score_{a}"] for a in weak), members, strata=members, **kw)
+        rows.append(row(f"LDC-MIA beats {', '.join(weak)} at low FPR: its TPR at {fpr:.0%} FPR minus the best of them "
+                        f"(points) is above 0", iv, verdict(iv, above=0.0),
+                        f"{100 * iv.value:+.1f} [{100 * iv.lo:+.1f}, {100 * iv.hi:+.1f}]"))
+    if "score_ldc_mia" in z and "score_lira_online" in z:
+        iv = bootstrap(lambda lira, ldc, mem: tpr_at_fpr(lira, mem, fpr) - tpr_at_fpr(ldc, mem, fpr),
+                       z["score_lira_online"], z["score_ldc_mia"], members, strata=members, **kw)
+        info = _json(results / "attack" / f"{base}.json")["attacks"]
+        cost = {a: info[a]["cost"]["models_trained"] for a in ("lira_online", "ldc_mia") if a in info}
+        rows.append(row(f"LDC-MIA comes close to LiRA online: LiRA's TPR at {fpr:.0%} FPR exceeds LDC-MIA's by less than "
+                        f"5 points (LiRA trains {cost.get('lira_online', '?')} models, LDC-MIA "
+                        f"{cost.get('ldc_mia', '?')})", iv, verdict(iv, below=0.05),
+                        f"{100 * iv.value:+.1f} [{100 * iv.lo:+.1f}, {100 * iv.hi:+.1f}]"))
+    for variant, t in m.targets.items():
+        if getattr(t, "dp", None) is None or (zd := _scores(results, variant)) is None:
+            continue
+        mem = zd["members"].astype(bool)
+        ivs = {k.removeprefix("score_"): bootstrap(auc, zd[k], mem, strata=mem, **kw) for k in zd if k.startswith("score_")}
+        worst = max(ivs, key=lambda a: abs(ivs[a].value - 0.5))
+        near = all(0.45 < iv.lo and iv.hi < 0.55 for iv in ivs.values())
+        far = any(iv.lo >= 0.55 or iv.hi <= 0.45 for iv in ivs.values())
+        rows.append(row(f"DP-SGD ({variant}) pulls every attack toward chance: every AUC interval inside (0.45, 0.55); "
+                        f"farthest from 0.5: {worst}", ivs[worst],
+                        "holds" if near else ("does not hold" if far else INCONCLUSIVE)))
+    return rows
+
+
+# --- uncertainty -------------------------------------------------------------------------------
+
+def uncertainty_intervals(results: Path, cases, **kw) -> pd.DataFrame:
+    """Clean uncertainty AUROC and the lowest attacked AUROC per mode (over ε), with intervals."""
+    rows = []
+    for case in cases:
+        path = results / "ace" / f"{case}.npz"
+        if not path.is_file():
+            continue
+        z = np.load(path)
+        correct = (z["pred"] == z["y"]).astype(float)
+        clean = bootstrap(uncertainty_auroc, z["conf_clean"], correct, **kw)
+        rows.append({"case": case, "mode": "clean", "eps": 0.0, "AUROC": clean.value, "lo": clean.lo, "hi": clean.hi})
+        for mi, mode in enumerate(z["modes"]):
+            aurocs = [uncertainty_auroc(z["conf_adv"][mi, ei], correct) for ei in range(len(z["eps"]))]
+            ei = int(np.nanargmin(aurocs))
+            iv = bootstrap(uncertainty_auroc, z["conf_adv"][mi, ei], correct, **kw)
+            rows.append({"case": case, "mode": str(mode), "eps": float(z["eps"][ei]), "AUROC": iv.value,
+                         "lo": iv.lo, "hi": iv.hi})
+    return pd.DataFrame(rows)
+
+
+@CLAIMS.register("uncertainty")
+def uncertainty(results: Path, p, **kw) -> list[dict]:
+    table = uncertainty_intervals(results, p.uncertainty.cases, **kw)
+    rows = []
+    for mode, words in (("white", "white-box"), ("black", "black-box")):
+        sub = table[table["mode"] == mode]
+        for _, r in sub.iterrows():
+            iv = Interval(r["AUROC"], r["lo"], r["hi"], kw.get("confidence", CONFIDENCE),
+                          kw.get("n_resamples", N_RESAMPLES))
+            rows.append(row(f"ACE ({words}) drives the uncertainty AUROC of {r['case']} below 0.5 (ε = {r['eps']:g}), "
+                            "accuracy unchanged", iv, verdict(iv, below=0.5)))
+    return rows
+
+
+# --- calibration -------------------------------------------------------------------------------
+
+def calibration_intervals(results: Path, models, n_bins: int = 15, **kw) -> pd.DataFrame:
+    """ECE before and after every attack, and their ratio, with intervals (paired resamples)."""
+    rows = []
+    for model in models:
+        path = results / "attack" / f"{model}_samples.npz"
+        if not path.is_file():
+            continue
+        z = np.load(path)
+        y, conf0 = z["labels"], z["conf_clean"]
+        correct = (z["pred_clean"] == y).astype(float)
+        clean = bootstrap(lambda c, k: ece_from_confidence(c, k, n_bins), conf0, correct, **kw)
+        for key in sorted({k.removesuffix("_conf") for k in z if k.endswith("_conf") and k != "conf_clean"}):
+            adv_correct = (z[f"{key}_pred"] == y).astype(float)
+            after = bootstrap(lambda c, k: ece_from_confidence(c, k, n_bins), z[f"{key}_conf"], adv_correct, **kw)
+            ratio = bootstrap(lambda c0, k0, c1, k1: ece_from_confidence(c1, k1, n_bins) / max(ece_from_confidence(c0, k0, n_bins), 1e-12),
+                              conf0, correct, z[f"{key}_conf"], adv_correct, **kw)
+            rows.append({"model": model, "attack": key, "ECE": clean.value, "ECE lo": clean.lo, "ECE hi": clean.hi,
+                         "ECE adv": after.value, "ECE adv lo": after.lo, "ECE adv hi": after.hi,
+                         "ratio": ratio.value, "ratio lo": ratio.lo, "ratio hi": ratio.hi})
+    return pd.DataFrame(rows)
+
+
+@CLAIMS.register("calibration")
+def calibration(results: Path, p, **kw) -> list[dict]:
+    c = p.calibration
+    table = calibration_intervals(results, c.models, p.evaluate.n_bins, **kw)
+    rows = []
+    for model in c.models:
+        sub = table[(table["model"] == model) & table["attack"].str.startswith("maxmis")]
+        if sub.empty:
+            continue
+        r = sub.loc[sub["ratio"].idxmin()]  # the weakest maximum-miscalibration search: the claim at its hardest
+        iv = Interval(r["ratio"], r["ratio lo"], r["ratio hi"], kw.get("confidence", CONFIDENCE),
+                      kw.get("n_resamples", N_RESAMPLES))
+        rows.append(row(f"maximum miscalibration multiplies {model}'s ECE many times (at least 5×; weakest search: "
+                        f"{r['attack']}), accuracy unchanged", iv, verdict(iv, above=5.0),
+                        f"{iv.value:.1f}× [{iv.lo:.1f}, {iv.hi:.1f}]"))
+    for model in c.models:  # fewer queries than the standard Square Attack, input by input
+        path = results / "attack" / f"{model}_samples.npz"
+        z = np.load(path) if path.is_file() else {}
+        if "standard_square_linf_queries" not in z or "maxmis_square_linf_queries" not in z:
+            continue
+        iv = bootstrap(lambda a, b: float(np.mean(a) - np.mean(b)), z["maxmis_square_linf_queries"],
+                       z["standard_square_linf_queries"], **kw)
+        rows.append(row(f"maximum miscalibration (Square L∞) needs fewer queries than the standard Square Attack on {model}: "
+                        "mean queries per input, calibration minus standard, below 0", iv, verdict(iv, below=0.0),
+                        f"{iv.value:+.1f} [{iv.lo:+.1f}, {iv.hi:+.1f}]"))
+    targets = {t: results / "targets" / f"{t}.json" for t in c.targets}
+    worst = {t: max(a["ece_adv"] for a in _json(f)["attacks"].values() if a.get("kind", "calibration") != "standard")
+             for t, f in targets.items() if f.is_file()}
+    strong = {t: v for t, v in worst.items() if t in ("caat", "compression_scaling")}
+    weak = {t: v for t, v in worst.items() if t in ("temperature", "label_smoothing", "pgd_at")}
+    if strong and weak:
+        holds = max(strong.values()) < min(weak.values())
+        rows.append(row("CAAT and Compression Scaling blunt calibration attacks better than temperature scaling, label "
+                        "smoothing or PGD-AT (worst post-attack ECE; the defended targets save no per-example data, so "
+                        "no interval)", None, "holds (point estimates only)" if holds else "does not hold (point estimates only)",
+                        "; ".join(f"{t} {v:.3f}" for t, v in {**strong, **weak}.items())))
+    return rows
+
+
+def claims_table(family: str, results: Path, p, **kw) -> pd.DataFrame:
+    """The family's claims as a table (empty when the family has none registered)."""
+    if family not in CLAIMS.names():
+        return pd.DataFrame(columns=["claim", "figure", "verdict"])
+    return pd.DataFrame(CLAIMS.get(family)(Path(results), p, **kw), columns=["claim", "figure", "verdict"])
