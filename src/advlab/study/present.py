@@ -68,7 +68,7 @@ def table(df: pd.DataFrame, percent: Iterable[str] = (), formats: dict | None = 
             f = formats[col]
             fmt = f.format if isinstance(f, str) else f
         elif col in percent:
-            fmt = percent
+            fmt = globals()["percent"]  # the module's percent(): the parameter of that name shadows it
         elif pd.api.types.is_integer_dtype(df[col]):
             fmt = "{:,}".format
         elif pd.api.types.is_float_dtype(df[col]):
