@@ -1,9 +1,10 @@
 # Two commands on a fresh machine with python3: `make study` and `make test`.
-# Each installs what it needs: uv (from PyPI), the locked environment, the dataset.
+# Each installs what it needs: uv (from PyPI), the locked environment, the dataset (and, for the
+# browser check of the reports, Debian's chromium).
 SHELL := /bin/bash
 UV := python3 -m uv
 
-.PHONY: study test test-all uv env data push pull compare profile-full profile-default
+.PHONY: study test test-all uv env data chromium check-reports push pull compare profile-full profile-default
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv \
@@ -16,6 +17,14 @@ env: uv
 
 data: env
 	@$(UV) run --frozen advlab ensure-data
+
+# Debian's chromium for tests/docs/test_browser.py and `advlab check-reports` (Playwright drives it;
+# it never downloads a browser). Installed like the dataset: only when missing, only as root with apt.
+chromium:
+	@test -x /usr/bin/chromium || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || { \
+	  echo "installing Debian package chromium ..."; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq; \
+	  apt-get install -y -qq chromium >/dev/null || echo "chromium not installed: the browser check is skipped"; }
 
 study: data  ## run the whole study (dvc repro) on the profile in params.yaml
 	$(UV) run --frozen advlab check-params  # our one-line message before DVC's own (e.g. an empty params.yaml)
@@ -32,11 +41,14 @@ pull: env  ## fetch the outputs recorded in dvc.lock from the default remote: no
 compare: env  ## experiments beside the committed baseline: changed params and metrics only (fits 120 columns)
 	$(UV) run --frozen dvc exp show --only-changed --drop '^(params\.yaml|data/.*|models/.*|results/.*|reports/.*)$$'
 
-test: env  ## the whole suite, one dvc repro of every stage on the tiny profile included (tiny data)
+test: env chromium  ## the whole suite, one dvc repro of every stage on the tiny profile included (tiny data)
 	$(UV) run --frozen pytest -q
 
-test-all: env  ## also the slow tests: the full-smoke profile, dvc repro killed 5 times, a killed Ray stage
+test-all: env chromium  ## also the slow tests: the full-smoke profile, dvc repro killed 5 times, a killed Ray stage
 	$(UV) run --frozen pytest -q -m ""
+
+check-reports: env chromium  ## open reports/ in headless Chromium at 1280 px: broken images/links, wide figures, stderr, raw frames
+	$(UV) run --frozen advlab check-reports
 
 profile-full: env
 	$(UV) run --frozen advlab profile full

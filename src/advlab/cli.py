@@ -1,4 +1,4 @@
-"""``advlab`` command line: check a params file, switch profiles, fetch the dataset."""
+"""``advlab`` command line: check a params file, switch profiles, fetch the dataset, check the reports."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from advlab import params as P
-from advlab import profiles, provenance
+from advlab import browser_check, profiles, provenance
 from advlab.errors import AdvlabError
 
 
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("ensure-data", help="make sure the dataset of params.yaml is on this machine")
     rem = sub.add_parser("check-remote", help="check the default DVC remote before `dvc push` / `dvc pull`")
     rem.add_argument("action", choices=["push", "pull"])
+    browser_check.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "check-params":
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(note)
         elif args.command == "check-remote":
             print(f"{args.action}: {provenance.remote(args.action)}")
+        elif args.command == "check-reports":
+            return browser_check.run(args)
         elif args.command == "ensure-data":
             from advlab.data.ensure import ensure
 
