@@ -84,9 +84,10 @@ def table(df: pd.DataFrame, percent: Iterable[str] = (), formats: dict | None = 
     return styler
 
 
-def csv_pointer(path, rows: int, shown: int) -> str:
-    """The markdown line under a table that shows only part of a CSV."""
-    return f"_Showing {shown} of {rows} rows; every row is in [`{path.name}`]({path.parent.name}/{path.name})._"
+def csv_pointer(family: str, filename: str, rows: int, shown: int) -> str:
+    """The markdown line under a table that shows only part of ``figures/<family>/<filename>``
+    (the link is relative to the report's HTML, whichever folder the notebook ran in)."""
+    return f"_Showing {shown} of {rows} rows; every row is in [`{filename}`](figures/{family}/{filename})._"
 
 
 def percent(value: float, digits: int = 1) -> str:
