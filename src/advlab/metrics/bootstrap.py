@@ -60,6 +60,15 @@ def bootstrap(statistic: Callable[..., float], *arrays, n_resamples: int = N_RES
     """The percentile interval of ``statistic(*arrays)``; the arrays are paired along their first
     axis (one row per evaluation example) and resampled together. Resamples where the statistic
     is undefined (NaN: an AUC of a resample with one class) are left out."""
+    (interval,) = bootstrap_many(lambda *a: [statistic(*a)], *arrays, n_resamples=n_resamples,
+                                 confidence=confidence, seed=seed, strata=strata)
+    return interval
+
+
+def bootstrap_many(statistics: Callable[..., list[float]], *arrays, n_resamples: int = N_RESAMPLES,
+                   confidence: float = CONFIDENCE, seed: int = 0, strata=None) -> list[Interval]:
+    """:func:`bootstrap` of several statistics computed together on the same resamples (one ROC
+    gives AUC and every TPR@FPR; ECE before and after an attack and their ratio are paired)."""
     check_settings(n_resamples, confidence)
     arrays = [np.asarray(a) for a in arrays]
     check(len(arrays) > 0, "bootstrap: give at least one array of per-example values")
@@ -72,17 +81,21 @@ def bootstrap(statistic: Callable[..., float], *arrays, n_resamples: int = N_RES
         strata = np.asarray(strata)
         check(len(strata) == n, f"bootstrap: strata has {len(strata)} entries for {n} examples")
         groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+    values = np.asarray(statistics(*arrays), dtype=float)
     rng = np.random.default_rng(seed)
-    stats = np.empty(n_resamples)
+    stats = np.empty((n_resamples, len(values)))
     for b in range(n_resamples):
         idx = _resample_indices(rng, groups)
-        stats[b] = statistic(*(a[idx] for a in arrays))
-    stats = stats[np.isfinite(stats)]
-    check(len(stats) >= MIN_RESAMPLES // 2,
-          f"bootstrap: the statistic was undefined on {n_resamples - len(stats)} of {n_resamples} resamples")
+        stats[b] = statistics(*(a[idx] for a in arrays))
     tail = (1.0 - confidence) / 2
-    lo, hi = np.quantile(stats, [tail, 1.0 - tail])
-    return Interval(float(statistic(*arrays)), float(lo), float(hi), confidence, n_resamples)
+    out = []
+    for k, value in enumerate(values):
+        column = stats[:, k][np.isfinite(stats[:, k])]
+        check(len(column) >= MIN_RESAMPLES // 2,
+              f"bootstrap: the statistic was undefined on {n_resamples - len(column)} of {n_resamples} resamples")
+        lo, hi = np.quantile(column, [tail, 1.0 - tail])
+        out.append(Interval(float(value), float(lo), float(hi), confidence, n_resamples))
+    return out
 
 
 def verdict(interval: Interval, above: float | None = None, below: float | None = None) -> str:

@@ -11,15 +11,16 @@ each row. Interval tables for the families' main numbers come from the same help
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from advlab.metrics.bootstrap import CONFIDENCE, INCONCLUSIVE, N_RESAMPLES, Interval, bootstrap, verdict
+from advlab.metrics.bootstrap import CONFIDENCE, INCONCLUSIVE, N_RESAMPLES, Interval, bootstrap, bootstrap_many, verdict
 from advlab.metrics.calibration import ece_from_confidence
-from advlab.metrics.privacy import auc, tpr_at_fpr
+from advlab.metrics.privacy import roc, tpr_at_fpr
 from advlab.metrics.selective import uncertainty_auroc
 from advlab.registry import Registry
 
@@ -108,6 +109,15 @@ def _scores(results: Path, variant: str) -> dict | None:
     return dict(np.load(path)) if path.is_file() else None
 
 
+def _roc_stats(fprs):
+    """AUC and TPR at each FPR from one ROC (what :func:`auc` and :func:`tpr_at_fpr` compute)."""
+    def stats(scores, members):
+        f, t, _ = roc(scores, members)
+        return [float(np.trapezoid(t, f)), *(float(t[f <= x].max()) for x in fprs)]
+    return stats
+
+
+@functools.lru_cache(maxsize=32)
 def membership_intervals(results: Path, variant: str, fprs=(0.001, 0.01), **kw) -> pd.DataFrame:
     """AUC and TPR at each FPR with intervals for every attack on ``variant`` (members and
     non-members resampled separately)."""
@@ -117,11 +127,9 @@ def membership_intervals(results: Path, variant: str, fprs=(0.001, 0.01), **kw) 
     members = z["members"].astype(bool)
     rows = []
     for key in sorted(k for k in z if k.startswith("score_")):
-        s = z[key]
         entry = {"attack": key.removeprefix("score_")}
-        stats = {"AUC": auc, **{f"TPR@{f:g}": (lambda f: lambda a, m: tpr_at_fpr(a, m, f))(f) for f in fprs}}
-        for name, fn in stats.items():
-            iv = bootstrap(fn, s, members, strata=members, **kw)
+        ivs = bootstrap_many(_roc_stats(fprs), z[key], members, strata=members, **kw)
+        for name, iv in zip(["AUC", *(f"TPR@{f:g}" for f in fprs)], ivs):
             entry.update({name: iv.value, f"{name} lo": iv.lo, f"{name} hi": iv.hi})
         entry["non-members"] = int((~members).sum())
         rows.append(entry)
@@ -159,8 +167,9 @@ def membership(results: Path, p, fpr: float = 0.01, **kw) -> list[dict]:
     for variant, t in m.targets.items():
         if getattr(t, "dp", None) is None or (zd := _scores(results, variant)) is None:
             continue
-        mem = zd["members"].astype(bool)
-        ivs = {k.removeprefix("score_"): bootstrap(auc, zd[k], mem, strata=mem, **kw) for k in zd if k.startswith("score_")}
+        t = membership_intervals(results, variant, **kw)
+        ivs = {a: Interval(r["AUC"], r["AUC lo"], r["AUC hi"], kw.get("confidence", CONFIDENCE),
+                           kw.get("n_resamples", N_RESAMPLES)) for a, r in t.iterrows()}
         worst = max(ivs, key=lambda a: abs(ivs[a].value - 0.5))
         near = all(0.45 < iv.lo and iv.hi < 0.55 for iv in ivs.values())
         far = any(iv.lo >= 0.55 or iv.hi <= 0.45 for iv in ivs.values())
@@ -172,7 +181,8 @@ def membership(results: Path, p, fpr: float = 0.01, **kw) -> list[dict]:
 
 # --- uncertainty -------------------------------------------------------------------------------
 
-def uncertainty_intervals(results: Path, cases, **kw) -> pd.DataFrame:
+@functools.lru_cache(maxsize=8)
+def uncertainty_intervals(results: Path, cases: tuple, **kw) -> pd.DataFrame:
     """Clean uncertainty AUROC and the lowest attacked AUROC per mode (over ε), with intervals."""
     rows = []
     for case in cases:
@@ -194,7 +204,7 @@ def uncertainty_intervals(results: Path, cases, **kw) -> pd.DataFrame:
 
 @CLAIMS.register("uncertainty")
 def uncertainty(results: Path, p, **kw) -> list[dict]:
-    table = uncertainty_intervals(results, p.uncertainty.cases, **kw)
+    table = uncertainty_intervals(results, tuple(p.uncertainty.cases), **kw)
     rows = []
     for mode, words in (("white", "white-box"), ("black", "black-box")):
         sub = table[table["mode"] == mode]
@@ -208,7 +218,8 @@ def uncertainty(results: Path, p, **kw) -> list[dict]:
 
 # --- calibration -------------------------------------------------------------------------------
 
-def calibration_intervals(results: Path, models, n_bins: int = 15, **kw) -> pd.DataFrame:
+@functools.lru_cache(maxsize=8)
+def calibration_intervals(results: Path, models: tuple, n_bins: int = 15, **kw) -> pd.DataFrame:
     """ECE before and after every attack, and their ratio, with intervals (paired resamples)."""
     rows = []
     for model in models:
@@ -218,12 +229,14 @@ def calibration_intervals(results: Path, models, n_bins: int = 15, **kw) -> pd.D
         z = np.load(path)
         y, conf0 = z["labels"], z["conf_clean"]
         correct = (z["pred_clean"] == y).astype(float)
-        clean = bootstrap(lambda c, k: ece_from_confidence(c, k, n_bins), conf0, correct, **kw)
+
+        def eces(c0, k0, c1, k1):
+            before, after = ece_from_confidence(c0, k0, n_bins), ece_from_confidence(c1, k1, n_bins)
+            return [before, after, after / max(before, 1e-12)]
+
         for key in sorted({k.removesuffix("_conf") for k in z if k.endswith("_conf") and k != "conf_clean"}):
             adv_correct = (z[f"{key}_pred"] == y).astype(float)
-            after = bootstrap(lambda c, k: ece_from_confidence(c, k, n_bins), z[f"{key}_conf"], adv_correct, **kw)
-            ratio = bootstrap(lambda c0, k0, c1, k1: ece_from_confidence(c1, k1, n_bins) / max(ece_from_confidence(c0, k0, n_bins), 1e-12),
-                              conf0, correct, z[f"{key}_conf"], adv_correct, **kw)
+            clean, after, ratio = bootstrap_many(eces, conf0, correct, z[f"{key}_conf"], adv_correct, **kw)
             rows.append({"model": model, "attack": key, "ECE": clean.value, "ECE lo": clean.lo, "ECE hi": clean.hi,
                          "ECE adv": after.value, "ECE adv lo": after.lo, "ECE adv hi": after.hi,
                          "ratio": ratio.value, "ratio lo": ratio.lo, "ratio hi": ratio.hi})
@@ -233,7 +246,7 @@ def calibration_intervals(results: Path, models, n_bins: int = 15, **kw) -> pd.D
 @CLAIMS.register("calibration")
 def calibration(results: Path, p, **kw) -> list[dict]:
     c = p.calibration
-    table = calibration_intervals(results, c.models, p.evaluate.n_bins, **kw)
+    table = calibration_intervals(results, tuple(c.models), p.evaluate.n_bins, **kw)
     rows = []
     for model in c.models:
         sub = table[(table["model"] == model) & table["attack"].str.startswith("maxmis")]
@@ -274,3 +287,82 @@ def claims_table(family: str, results: Path, p, **kw) -> pd.DataFrame:
     if family not in CLAIMS.names():
         return pd.DataFrame(columns=["claim", "figure", "verdict"])
     return pd.DataFrame(CLAIMS.get(family)(Path(results), p, **kw), columns=["claim", "figure", "verdict"])
+
+
+# --- what a report shows -----------------------------------------------------------------------
+
+def _with_interval(df: pd.DataFrame, value: str, lo: str, hi: str, percent: bool) -> pd.Series:
+    if percent:
+        return df.apply(lambda r: f"{100 * r[value]:.1f} % [{100 * r[lo]:.1f}, {100 * r[hi]:.1f}]", axis=1)
+    return df.apply(lambda r: f"{r[value]:.3g} [{r[lo]:.3g}, {r[hi]:.3g}]", axis=1)
+
+
+def interval_table(family: str, results: Path, p, **kw) -> tuple[pd.DataFrame, str] | None:
+    """The family's main numbers as ``value [lo, hi]`` strings, and a caption; None for a family
+    without per-example results."""
+    results = Path(results)
+    if family == "evasion":
+        t = evasion_intervals(results, p.evasion.models, **kw)
+        if t.empty:
+            return None
+        t["robust accuracy [95 % CI]"] = _with_interval(t, "robust_accuracy", "lo", "hi", True)
+        shown = t.pivot(index="attack", columns="model", values="robust accuracy [95 % CI]").fillna("not run")
+        return shown, "Robust accuracy per attack and model, with its interval (inputs: each attack's n)."
+    if family == "membership":
+        base = next(iter(p.membership.targets))
+        t = membership_intervals(results, base, **kw)
+        if t.empty:
+            return None
+        shown = pd.DataFrame({"AUC": _with_interval(t, "AUC", "AUC lo", "AUC hi", False),
+                              "TPR at 0.1 % FPR": _with_interval(t, "TPR@0.001", "TPR@0.001 lo", "TPR@0.001 hi", True),
+                              "TPR at 1 % FPR": _with_interval(t, "TPR@0.01", "TPR@0.01 lo", "TPR@0.01 hi", True),
+                              "non-members": t["non-members"]}, index=t.index)
+        return shown, f"Every attack on the baseline target ({base}); members and non-members resampled separately."
+    if family == "uncertainty":
+        t = uncertainty_intervals(results, tuple(p.uncertainty.cases), **kw)
+        if t.empty:
+            return None
+        t["AUROC [95 % CI]"] = _with_interval(t, "AUROC", "lo", "hi", False)
+        t["cell"] = t.apply(lambda r: r["AUROC [95 % CI]"] + ("" if r["mode"] == "clean" else f" at ε = {r['eps']:g}"), axis=1)
+        shown = t.pivot(index="case", columns="mode", values="cell").reindex(columns=["clean", *[m for m in t["mode"].unique() if m != "clean"]])
+        return shown, "Uncertainty AUROC, clean and the lowest over the ε sweep per attack mode."
+    if family == "calibration":
+        t = calibration_intervals(results, tuple(p.calibration.models), p.evaluate.n_bins, **kw)
+        if t.empty:
+            return None
+        shown = pd.DataFrame({"model": t["model"], "attack": t["attack"],
+                              "ECE clean": _with_interval(t, "ECE", "ECE lo", "ECE hi", False),
+                              "ECE attacked": _with_interval(t, "ECE adv", "ECE adv lo", "ECE adv hi", False),
+                              "ECE ×": _with_interval(t, "ratio", "ratio lo", "ratio hi", False)}).set_index(["model", "attack"])
+        return shown, "ECE before and after every attack and their ratio (paired resamples of the same inputs)."
+    return None
+
+
+def report(family: str, results, figures, p=None) -> list:
+    """What a family's report shows at its end: its interval table and its claims table (as
+    markdown and styled tables for ``display``); writes ``claims.csv`` and ``intervals.csv``
+    beside the report's other tables."""
+    from IPython.display import Markdown
+
+    from advlab.stages.common import load_params
+    from advlab.study import present
+
+    p = p if p is not None else load_params()
+    kw = p.intervals.kwargs()
+    iv = p.intervals
+    out = [Markdown(f"## Intervals and claims\n\nEvery interval is a {iv.confidence:.0%} percentile bootstrap "
+                    f"over the evaluation examples ({iv.resamples:,} seeded resamples; `intervals:` in params.yaml).")]
+    found = interval_table(family, results, p, **kw)
+    if found is not None:
+        table, caption = found
+        table.to_csv(Path(figures) / "intervals.csv")
+        out += [Markdown(f"**{caption}**"), present.table(table)]
+    claims = claims_table(family, results, p, **kw)
+    claims.to_csv(Path(figures) / "claims.csv", index=False)
+    if not claims.empty:
+        counts = claims["verdict"].str.split(" \\(").str[0].value_counts()
+        out += [Markdown(f"**SPEC §6's claims for this family** ({', '.join(f'{n} {v}' for v, n in counts.items())}). "
+                         "A claim holds only when its whole interval lies on the claimed side of the threshold "
+                         "the claim names."),
+                present.table(claims.set_index("claim"))]
+    return out
