@@ -176,3 +176,16 @@ def mark_not_run(ax, positions: Iterable[float], y: float = 0.02, horizontal: bo
         else:
             ax.text(pos, y, NOT_RUN, ha="center", va="bottom", fontsize=8, color="dimgrey", style="italic",
                     rotation=90)
+
+
+# Headers of the uncertainty report's columns (ACE: uncertainty AUROC, AURC, selective risk, speed).
+HEADERS.update({
+    "estimator": "estimator", "mode": "attack mode", "auroc_drop": "AUROC drop", "aurc_ratio": "AURC ×",
+    "min_auroc": "lowest AUROC", "eps_at_min_auroc": "at ε", "max_auroc_drop": "largest AUROC drop",
+    "max_aurc_ratio": "largest AURC ×", "target_queries_mean": "mean label queries",
+    "risk@0.5": "risk at 50 % coverage", "risk@0.8": "risk at 80 % coverage",
+    "risk@0.9": "risk at 90 % coverage", "risk@1": "risk at 100 % coverage",
+    "inference": "inference (samples/s)", "attack_white": "white-box (samples/s)",
+    "attack_black": "black-box (samples/s)", "attack_iterative": "iterative (samples/s)",
+    "threads": "CPU threads", "stage seconds": "stage time (s)",
+})
