@@ -361,7 +361,7 @@ def report(family: str, results, figures, p=None) -> list:
     claims.to_csv(Path(figures) / "claims.csv", index=False)
     if not claims.empty:
         counts = claims["verdict"].str.split(" \\(").str[0].value_counts()
-        out += [Markdown(f"**SPEC §6's claims for this family** ({', '.join(f'{n} {v}' for v, n in counts.items())}). "
+        out += [Markdown(f"**SPEC §6's claims for this family** ({'; '.join(f'{v}: {n}' for v, n in counts.items())}). "
                          "A claim holds only when its whole interval lies on the claimed side of the threshold "
                          "the claim names."),
                 present.table(claims.set_index("claim"))]
