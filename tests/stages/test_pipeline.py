@@ -66,6 +66,12 @@ def test_every_stage_ran_and_every_report_rendered(project):
         assert "Kernel is running over TCP" not in html
     assert not (dest / "reports/index.html").exists()  # the committed default reports are never written
     assert "baseline accuracy <b>" in index  # headline numbers beside the links
+    assert "SPEC §6 claims</a>: " in index  # and the verdicts of the claims
+    for family in ["evasion", "membership", "uncertainty", "calibration"]:  # each ends with intervals and claims
+        claims = list(csv.DictReader(open(dest / OUT / "figures" / family / "claims.csv")))
+        assert claims and all(c["verdict"].split(" (")[0] in {"holds", "does not hold", "inconclusive at this sample size"}
+                              for c in claims), (family, claims)
+        assert "]" in claims[0]["figure"] or family == "calibration", claims  # a figure with its interval
     for fig in ["training_curves.png", "reliability.png", "metrics.png"]:
         assert (dest / OUT / "figures/models" / fig).stat().st_size > 5000
 

@@ -51,12 +51,28 @@ def headline(path: Path) -> str:
     return " · ".join(shown)
 
 
+def claim_counts(path: Path) -> str:
+    """`` · SPEC §6 claims: holds 3, inconclusive 1`` from a report's claims.csv ('' when absent)."""
+    import csv
+
+    try:
+        with open(path) as fh:
+            verdicts = [row["verdict"].split(" (")[0] for row in csv.DictReader(fh)]
+    except (OSError, KeyError):
+        return ""
+    if not verdicts:
+        return ""
+    counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+    return (f' · <a href="figures/{html.escape(path.parent.name)}/claims.csv">SPEC §6 claims</a>: '
+            + ", ".join(f"{html.escape(v)} <b>{n}</b>" for v, n in counts.items()))
+
+
 def build_index(names: list[str], reports: Path = Path("reports"), metrics: Path = Path("metrics"),
                 about: str = "") -> str:
     items = []
     for name in names:
         figs = sorted((reports / "figures" / name).glob("*.png"))
-        numbers = headline(metrics / f"{name}.json")
+        numbers = headline(metrics / f"{name}.json") + claim_counts(reports / "figures" / name / "claims.csv")
         fig_links = " · ".join(f'<a href="figures/{name}/{f.name}">{html.escape(f.stem)}</a>' for f in figs)
         items.append(f'<li><a href="{name}.html"><b>{html.escape(_title(name))}</b></a> '
                      f'(<a href="{name}.ipynb">notebook</a>)<br>{numbers}{"<br>" if numbers else ""}'
