@@ -32,6 +32,18 @@ HEADERS = {
     "eps": "ε", "n": "inputs", "norm": "norm", "attack": "attack", "model": "model",
     "auroc": "AUROC", "aurc": "AURC", "e_aurc": "E-AURC", "ece": "ECE", "mce": "MCE", "nll": "NLL",
     "tpr_at_fpr": "TPR at FPR", "rate": "poison rate", "asr": "attack success (backdoor)",
+    # the models and calibration reports' tables (their CSV column names)
+    "test acc": "test accuracy", "train acc": "training accuracy", "mean conf": "mean confidence",
+    "train s": "training (s)", "KS": "KS error", "acc": "accuracy", "acc adv": "accuracy after",
+    "changed": "predictions changed", "ECE adv": "ECE after", "MCE adv": "MCE after", "KS adv": "KS error after",
+    "conf": "mean confidence", "conf adv": "mean confidence after", "success": "attack success",
+    "q mean": "mean queries", "q median": "median queries (successful)", "q total": "total queries",
+    "L∞ mean": "mean L∞ perturbation", "L2 mean": "mean L2 perturbation", "samples/CPU-s": "samples per CPU-second",
+    "done at clean": "at the goal already (clean)", "q median (needed)": "median queries (needed)",
+    "q median (success)": "median queries (successful)", "q median (all)": "median queries (all inputs)",
+    "L∞ (changed)": "mean L∞ (changed inputs)", "L2 (changed)": "mean L2 (changed inputs)",
+    "changed inputs": "inputs changed", "clean acc": "clean accuracy", "clean conf": "clean mean confidence",
+    "worst ECE": "worst ECE after an attack", "mahalanobis": "Mahalanobis", "lid": "LID",
 }
 
 
@@ -176,6 +188,30 @@ def mark_not_run(ax, positions: Iterable[float], y: float = 0.02, horizontal: bo
         else:
             ax.text(pos, y, NOT_RUN, ha="center", va="bottom", fontsize=8, color="dimgrey", style="italic",
                     rotation=90)
+
+
+def small_multiples(n: int, cols: int = 4, size: tuple[float, float] = (3.2, 3.2), **kwargs):
+    """A figure of ``n`` panels that wraps into rows of at most ``cols`` (many models grow the figure
+    down, not wider), the unused cells of the last row switched off. Returns ``(fig, axes)``, the
+    ``n`` axes in reading order; ``size`` is one panel in inches, ``kwargs`` go to ``plt.subplots``."""
+    import matplotlib.pyplot as plt
+
+    cols = max(1, min(cols, n))
+    rows = -(-n // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False, **kwargs)
+    for ax in grid.flat[n:]:
+        ax.axis("off")
+    return fig, list(grid.flat[:n])
+
+
+def outer_labels(axes: Sequence, cols: int) -> None:
+    """In a grid of panels (reading order, ``cols`` per row), keep the y-axis label on the first
+    column and the x-axis label on the lowest panel of each column only."""
+    for i, ax in enumerate(axes):
+        if i % cols:
+            ax.set_ylabel("")
+        if i + cols < len(axes):
+            ax.set_xlabel("")
 
 
 # Headers of the uncertainty report's columns (ACE: uncertainty AUROC, AURC, selective risk, speed).
