@@ -46,7 +46,7 @@ def headline(path: Path) -> str:
             continue
         text = f"{100 * value:.1f} %" if any(w in key for w in PERCENT) else f"{value:.3g}"
         label = key.replace("_", " ").replace("pct", "%").replace(" ece", " ECE").replace("ece ", "ECE ")
-        label = re.sub(r"(\d) (\d)", r"\1.\2", label).replace("auroc", "AUROC").replace("aurc", "AURC").replace("auc", "AUC").replace("tpr", "TPR")
+        label = re.sub(r"(\d) (\d)", r"\1.\2", label).replace("auroc", "AUROC").replace("aurc", "AURC").replace("auc", "AUC").replace("tpr", "TPR").replace("fpr", "FPR")
         shown.append(f"{html.escape(label)} <b>{text}</b>")
     return " · ".join(shown)
 
