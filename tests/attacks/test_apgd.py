@@ -89,7 +89,7 @@ def test_autoattack_records_which_component_broke_each_sample(cnn, batch, norm, 
 
 def test_autoattack_is_at_least_as_strong_as_its_first_component(cnn, batch):
     x, y = batch[0][:100], batch[1][:100]
-    kw = dict(eps=0.06, steps=10, n_queries=100)
+    kw = {"eps": 0.06, "steps": 10, "n_queries": 100}
     aa = run_attack("autoattack", cnn, x, y, **kw).summary()["robust_accuracy"]
     ce = run_attack("autoattack", cnn, x, y, components=["apgd-ce"], **kw)
     assert ce.params["components"] == ["apgd-ce"]
