@@ -1,4 +1,4 @@
-"""Throughput of our PGD and Square Attack against torchattacks 3.5.1.
+"""Throughput of our PGD, APGD-CE and Square Attack against torchattacks 3.5.1.
 
 Same model (a small CNN), same batch of random 1×28×28 images, same settings; labels
 are the model's own predictions, so every sample starts correctly classified. Prints
@@ -60,7 +60,7 @@ def main() -> None:
         with torch.no_grad():
             return (model(xa).argmax(1) == y).float().mean().item()
 
-    eps, steps, queries = 0.02, 10, 200
+    eps, steps, queries, apgd_steps = 0.02, 10, 200, 50
     cases = [
         ("PGD linf, 10 steps",
          lambda: run_attack("pgd", model, x, y, eps=eps, alpha=eps / 4, steps=steps).x_adv,
@@ -68,6 +68,12 @@ def main() -> None:
         ("PGD l2, 10 steps",
          lambda: run_attack("pgd", model, x, y, norm="l2", eps=eps * 28, alpha=eps * 7, steps=steps).x_adv,
          lambda: torchattacks.PGDL2(model, eps=eps * 28, alpha=eps * 7, steps=steps)(x, y)),
+        (f"APGD-CE linf, {apgd_steps} steps",
+         lambda: run_attack("apgd", model, x, y, eps=eps, steps=apgd_steps).x_adv,
+         lambda: torchattacks.APGD(model, eps=eps, steps=apgd_steps, loss="ce", seed=0)(x, y)),
+        (f"APGD-CE l2, {apgd_steps} steps",
+         lambda: run_attack("apgd", model, x, y, norm="l2", eps=eps * 28, steps=apgd_steps).x_adv,
+         lambda: torchattacks.APGD(model, norm="L2", eps=eps * 28, steps=apgd_steps, loss="ce", seed=0)(x, y)),
         (f"Square linf, {queries} queries",
          lambda: run_attack("square", model, x, y, objective="margin", eps=eps, n_queries=queries).x_adv,
          lambda: torchattacks.Square(model, eps=eps, n_queries=queries, seed=0)(x, y)),

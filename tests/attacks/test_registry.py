@@ -43,14 +43,15 @@ def test_a_search_registered_in_a_test_runs_through_the_engine(cnn, batch, scrat
 def test_unknown_attack_names_every_registered_search():
     with pytest.raises(AdvlabError) as err:
         run_attack("zoo", torch.nn.Flatten(), torch.zeros(1, 1, 2, 2), torch.zeros(1, dtype=torch.long))
-    for name in ("fgsm", "pgd", "cw", "square", "hsja", "transfer", "ace"):
+    for name in ("fgsm", "pgd", "cw", "square", "hsja", "transfer", "ace", "apgd", "autoattack"):
         assert repr(name) in str(err.value)
 
 
 def test_objective_families_drive_the_allowed_lists():
     calibration = [n for n in OBJECTIVES.names() if OBJECTIVES.meta(n)["family"] == "calibration"]
     assert sorted(calibration) == ["max_miscalibration", "overconfidence", "random_confidence", "underconfidence"]
-    assert objective_names("misclassify") == ("ce", "margin") and objective_names("ace") == ("ace",)
+    assert objective_names("misclassify") == ("ce", "margin", "dlr", "dlr_targeted")
+    assert objective_names("ace") == ("ace",)
     assert objective_names()[0] == "ce"  # the default objective of fgsm, pgd and transfer
     assert ATTACKS.get("square").allowed_objectives() == ("margin", "ce", "underconfidence", "overconfidence",
                                                           "max_miscalibration", "random_confidence", "ace")

@@ -69,3 +69,16 @@ def test_names_are_checked_against_the_registries(raw):
         *DETECTORS.names())
     bad(raw, lambda r: r["evasion"]["attacks"].update(ace={"attack": "ace", "eps": 0.1}), "evasion.attacks.ace",
         "unknown here")  # ACE only has the label-preserving 'ace' objective: not an evasion attack
+
+
+def test_autoattack_entry_and_bad_values_of_engine_parameters(raw):
+    aa = P.validate(raw).evasion.attacks["autoattack"]
+    assert aa.attack == "autoattack" and aa.eps == 0.1 and aa.norm == "linf"
+    assert aa.models == ["cnn", "cnn_pgdat", "cnn_trades"]
+    full = P.validate(resolve("full", ROOT / "profiles")).evasion.attacks["autoattack"]
+    assert full.params == {"steps": 100, "n_queries": 5000}  # the paper's settings
+    bad(raw, lambda r: r["evasion"]["attacks"]["autoattack"]["params"].update(components=["apgd-ce", "fab-t"]),
+        "evasion.attacks.autoattack", "components=['apgd-ce', 'fab-t']", "unknown component(s) ['fab-t']")
+    bad(raw, lambda r: r["evasion"]["attacks"]["autoattack"]["params"].update(version="plus"),
+        "evasion.attacks.autoattack", "version='plus'")
+    bad(raw, lambda r: r["evasion"]["attacks"]["pgd40"]["params"].update(steps=0), "evasion.attacks.pgd40", "steps=0")

@@ -46,3 +46,20 @@ def test_eps_sweep_has_one_row_per_budget(setup):
     frame = study.eps_sweep(study.trained("target", None, "cpu"), ev, x, y, "cpu", seed=0)
     assert list(frame.eps) == [0.05, 0.2] and set(frame.columns) == {"eps", "robust_accuracy", "clean_accuracy"}
     assert frame.robust_accuracy.iloc[1] <= frame.clean_accuracy.iloc[1]
+
+
+def test_autoattack_breakdown_is_saved_per_component(setup):
+    ev, x, y, _ = setup
+    params = {"steps": 3, "n_queries": 10, "components": ["apgd-ce", "square"]}  # the 3-class target: no APGD-T
+    ev.attacks = {"aa": SimpleNamespace(attack="autoattack", eps=0.3, norm="linf", params=params, n=None, models=None),
+                  "fgsm": ev.attacks["fgsm"]}
+    _, summaries, arrays = study.run_attacks("target", ev, None, x, y, "cpu", seed=0, log=lambda *_: None)
+    counts = summaries["aa"]["components"]
+    assert list(counts) == ["clean_error", "apgd-ce", "square", "robust"] and sum(counts.values()) == 10
+    assert counts["robust"] == round(summaries["aa"]["robust_accuracy"] * 10)
+    assert arrays["aa_component"].shape == (10,) and "components" not in summaries["fgsm"]
+    table = study.component_table({"model": "target", "attacks": summaries})
+    assert list(table.columns) == ["model", "attack", "outcome", "count", "fraction"]
+    assert list(table.outcome) == list(counts) and set(table.attack) == {"aa"}
+    assert table["fraction"].sum() == pytest.approx(1.0)
+    assert study.component_table({"model": "target", "attacks": {"fgsm": summaries["fgsm"]}}).empty

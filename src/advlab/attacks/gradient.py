@@ -112,3 +112,19 @@ def score_and_grad(oracle: Oracle, objective: Objective, x: torch.Tensor, s: Sta
         logp = (probs / eot_samples).clamp_min(1e-30).log()
         kappa = kappas / eot_samples if kappa is not None else None
     return logp, kappa, objective.score(logp, kappa, s).detach(), grad
+
+
+class RowsOracle(Oracle):
+    """The oracle of a batch seen on some of its rows (a composite attack runs each component
+    on the samples still robust): queries are counted on the parent's rows."""
+
+    def __init__(self, parent: Oracle, rows: torch.Tensor):
+        self.model, self.use_kappa = parent.model, parent.use_kappa
+        self.parent, self.rows = parent, rows
+
+    @property
+    def queries(self) -> torch.Tensor:
+        return self.parent.queries[self.rows]
+
+    def count(self, idx: torch.Tensor | None, k: int = 1) -> None:
+        self.parent.count(self.rows if idx is None else self.rows[idx], k)

@@ -84,6 +84,8 @@ class Objective:
     name = "objective"
     label_preserving = False
     needs_kappa = False
+    #: a targeted surrogate loss: its state holds ``target`` and the clean ranking ``ranked``
+    targeted = False
 
     def prepare(self, logp: torch.Tensor, y: torch.Tensor, kappa=None, generator=None) -> State:
         return {"y": y, "yhat": logp.argmax(1)}
@@ -132,6 +134,58 @@ class MisclassifyMargin(MisclassifyCE):
 
     def score(self, logp, kappa, s):
         return best_other(logp, s["y"]) - pick(logp, s["y"])
+
+
+def _top(logp: torch.Tensor, n: int) -> torch.Tensor:
+    """The ``n`` largest values of every row, in descending order ``z_π1 ≥ z_π2 ≥ ...``."""
+    return logp.topk(n, dim=1).values
+
+
+@register("misclassify")
+class MisclassifyDLR(MisclassifyCE):
+    """Untargeted Difference of Logits Ratio (Croce & Hein 2020, eq. 6):
+    ``DLR = −(z_y − max_{i≠y} z_i) / (z_π1 − z_π3 + 1e-12)``.
+
+    Shift- and scale-invariant in the logits, so computing it on log-probabilities
+    (logits minus a per-row constant) gives the logit value. Needs K ≥ 3 classes.
+    """
+
+    name = "dlr"
+
+    def validate(self, n_classes):
+        check(n_classes >= 3, f"objective='dlr' needs K ≥ 3 classes, the model has K={n_classes}")
+
+    def score(self, logp, kappa, s):
+        top = _top(logp, 3)
+        return -(pick(logp, s["y"]) - best_other(logp, s["y"])) / (top[:, 0] - top[:, 2] + 1e-12)
+
+
+@register("misclassify")
+class MisclassifyDLRTargeted(MisclassifyCE):
+    """Targeted DLR of APGD-T (Croce & Hein 2020, eq. 7):
+    ``DLR_t = −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2 + 1e-12)``.
+
+    A surrogate loss for misclassification: success is still ``argmax ≠ y`` (as in
+    AutoAttack). ``prepare`` ranks the classes by the clean output (``ranked``, (B, K),
+    descending) and targets the runner-up (``target = ranked[:, 1]``); APGD-T replaces
+    ``target`` by ``ranked[:, r]`` for the ranks ``r = 1 … n_target_classes``. Needs K ≥ 4.
+    """
+
+    name = "dlr_targeted"
+    targeted = True
+
+    def validate(self, n_classes):
+        check(n_classes >= 4, f"objective='dlr_targeted' needs K ≥ 4 classes, the model has K={n_classes}")
+
+    def prepare(self, logp, y, kappa=None, generator=None):
+        s = super().prepare(logp, y)
+        s["ranked"] = logp.argsort(1, descending=True)
+        s["target"] = s["ranked"][:, 1]
+        return s
+
+    def score(self, logp, kappa, s):
+        top = _top(logp, 4)
+        return -(pick(logp, s["y"]) - pick(logp, s["target"])) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
 
 
 def _check_threshold(name: str, value: float) -> float:

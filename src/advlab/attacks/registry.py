@@ -134,7 +134,8 @@ def _run_one(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **pa
         check(y.min() >= 0 and y.max() < k, f"y has labels in [{int(y.min())}, {int(y.max())}]: the model has K={k} classes")
         s = objective.prepare(logp0, y, kappa0, gen)
         ball = Ball(p["norm"], float(p["eps"]))
-        x_adv = spec.search(SearchContext(p, oracle, objective, x, y, s, ball, gen, logp0, kappa0))
+        context = SearchContext(p, oracle, objective, x, y, s, ball, gen, logp0, kappa0)
+        x_adv = spec.search(context)
 
         with torch.no_grad():
             logp1, kappa1 = oracle.model(x_adv), None
@@ -152,7 +153,7 @@ def _run_one(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, **pa
             success = objective.success(logp1, kappa1, s)
     record = {k: v for k, v in p.items() if not isinstance(v, nn.Module)}
     return AttackResult.build(x, x_adv, success, oracle.queries, y, logp0, logp1,
-                              attack=spec.name, objective=objective.name, params=record)
+                              attack=spec.name, objective=objective.name, params=record, extras=context.extras)
 
 
 def attack_names() -> list[str]:

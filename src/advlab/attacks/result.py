@@ -34,6 +34,8 @@ class AttackResult:
         y: true labels; clean_pred / adv_pred: predictions before and after.
         probs_clean / probs_adv: class probabilities before and after, (B, K).
         attack / objective: names, for reports.
+        extras: further per-sample tensors a search reports (batch first), e.g.
+            AutoAttack's ``component`` (which component broke each sample).
     """
 
     x_adv: torch.Tensor
@@ -49,9 +51,10 @@ class AttackResult:
     attack: str = ""
     objective: str = ""
     params: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
 
     @classmethod
-    def build(cls, x, x_adv, success, queries, y, logp_clean, logp_adv, **meta) -> "AttackResult":
+    def build(cls, x, x_adv, success, queries, y, logp_clean, logp_adv, extras=None, **meta) -> "AttackResult":
         """Compute the norms and predictions once, so every search reports them alike."""
         delta = (x_adv - x).detach().flatten(1)
         return cls(
@@ -65,6 +68,7 @@ class AttackResult:
             adv_pred=logp_adv.argmax(1).cpu(),
             probs_clean=logp_clean.detach().exp().cpu(),
             probs_adv=logp_adv.detach().exp().cpu(),
+            extras={k: v.detach().cpu() for k, v in (extras or {}).items()},
             **meta,
         )
 
@@ -75,7 +79,8 @@ class AttackResult:
         if len(results) == 1:
             return first
         cat = {f: torch.cat([getattr(r, f) for r in results]) for f in _PER_SAMPLE}
-        return cls(**cat, attack=first.attack, objective=first.objective, params=first.params)
+        extras = {k: torch.cat([r.extras[k] for r in results]) for k in first.extras}
+        return cls(**cat, attack=first.attack, objective=first.objective, params=first.params, extras=extras)
 
     def __len__(self) -> int:
         return len(self.y)

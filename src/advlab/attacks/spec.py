@@ -72,7 +72,10 @@ def module(name, optional=False):
 class SearchContext:
     """What a search receives: the checked parameters ``p``, the target ``oracle``, the
     objective and its prepared state ``s``, the clean batch ``(x, y)``, the ε-ball, the
-    attack's seeded generator and the clean log-probabilities / uncertainty scores."""
+    attack's seeded generator and the clean log-probabilities / uncertainty scores.
+
+    ``extras``: per-sample tensors (batch first) a search may add for the result (e.g.
+    AutoAttack's ``component``); they become :attr:`AttackResult.extras`."""
 
     p: dict
     oracle: Any
@@ -84,6 +87,7 @@ class SearchContext:
     gen: torch.Generator
     logp0: torch.Tensor
     kappa0: Any
+    extras: dict = field(default_factory=dict)
 
     def pick(self, *keys: str) -> dict:
         """``{k: p[k]}`` for the given parameter names."""

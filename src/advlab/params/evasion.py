@@ -38,6 +38,14 @@ class EvasionAttackParams(Strict):
         if bad:
             raise ValueError(f"params {bad} are unknown for attack {self.attack!r}; allowed: "
                              f"{sorted(set(spec.defaults) - {'surrogate'})}")
+        from advlab.errors import AdvlabError
+
+        for k, v in self.params.items():  # the engine's own up-front checks of each value
+            if k in spec.validators:
+                try:
+                    spec.validators[k](v)
+                except AdvlabError as e:
+                    raise ValueError(str(e)) from None
         return self
 
 

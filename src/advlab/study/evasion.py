@@ -3,7 +3,7 @@ calls on the checked params (``p``, whose ``evasion`` section is set) that retur
 the stages only read params, call one function here and write its outputs.
 
 * :func:`attack_model`: every attack of ``evasion.attacks`` on one trained model, plus the
-  PGD ε sweep;
+  PGD ε sweep (:func:`component_table`: AutoAttack's per-component breakdown);
 * :func:`defense_eval`: an input-transform defense attacked naively and adaptively;
 * :func:`certify_model`: randomized smoothing CERTIFY of a noise-trained model;
 * :func:`detect`: detection AUROC of the detectors against the attacks' examples.
@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from advlab.attacks import run_attack
+from advlab.attacks.autoattack import breakdown
 from advlab.data.prepared import load_prepared, to_tensors
 from advlab.defenses.detection_eval import evaluate_detectors
 from advlab.defenses.smoothing import ABSTAIN, certify
@@ -80,10 +81,22 @@ def run_attacks(name: str, ev, plan, x, y, device, seed: int, log=print):
         arrays[f"{aname}_x_adv"] = res.x_adv.numpy()
         arrays[f"{aname}_adv_pred"] = res.adv_pred.numpy()
         arrays[f"{aname}_success"] = res.success.numpy()
+        if "component" in res.extras:  # a composite attack (AutoAttack): which component broke each sample
+            s["components"] = breakdown(res.extras["component"], res.params["components"])
+            arrays[f"{aname}_component"] = res.extras["component"].numpy()
         log(f"{name} {aname}: robust accuracy {s['robust_accuracy']:.3f} (clean {s['clean_accuracy']:.3f}), "
             f"success {s['success_rate']:.3f}, median queries {s['queries_median_success']:.0f}, "
             f"{n} samples in {dt:.1f} s")
     return model, summaries, arrays
+
+
+def component_table(summary: dict) -> pd.DataFrame:
+    """Per-component breakdown of the composite attacks of one ``attack_model`` summary: one row
+    per (attack, outcome) with ``outcome`` ``clean_error``, a component name (the samples it
+    broke first) or ``robust``; ``count`` and ``fraction`` of the attack's ``n`` samples."""
+    rows = [{"model": summary["model"], "attack": a, "outcome": k, "count": c, "fraction": c / s["n"]}
+            for a, s in summary["attacks"].items() for k, c in s.get("components", {}).items()]
+    return pd.DataFrame(rows, columns=["model", "attack", "outcome", "count", "fraction"])
 
 
 def eps_sweep(model, ev, x, y, device, seed: int) -> pd.DataFrame:
