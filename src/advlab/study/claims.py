@@ -38,6 +38,19 @@ def proportion(value: float, n: int, **kw) -> Interval:
     return bootstrap(np.mean, np.r_[np.ones(ones), np.zeros(n - ones)], **kw)
 
 
+def _saved(folder: Path, names, suffix: str):
+    """``(name, arrays)`` for each name whose ``folder/<name><suffix>`` was saved."""
+    for name in names:
+        path = folder / f"{name}{suffix}"
+        if path.is_file():
+            yield name, np.load(path)
+
+
+def _interval(value: float, lo: float, hi: float, kw: dict) -> Interval:
+    """An interval read back from a table computed with the bootstrap settings ``kw``."""
+    return Interval(value, lo, hi, kw.get("confidence", CONFIDENCE), kw.get("n_resamples", N_RESAMPLES))
+
+
 def row(claim: str, interval: Interval | None, verdict_text: str, figure: str | None = None) -> dict:
     return {"claim": claim, "figure": figure if figure is not None else str(interval), "verdict": verdict_text}
 
@@ -168,8 +181,7 @@ def membership(results: Path, p, fpr: float = 0.01, **kw) -> list[dict]:
         if getattr(t, "dp", None) is None or (zd := _scores(results, variant)) is None:
             continue
         t = membership_intervals(results, variant, **kw)
-        ivs = {a: Interval(r["AUC"], r["AUC lo"], r["AUC hi"], kw.get("confidence", CONFIDENCE),
-                           kw.get("n_resamples", N_RESAMPLES)) for a, r in t.iterrows()}
+        ivs = {a: _interval(r["AUC"], r["AUC lo"], r["AUC hi"], kw) for a, r in t.iterrows()}
         worst = max(ivs, key=lambda a: abs(ivs[a].value - 0.5))
         near = all(0.45 < iv.lo and iv.hi < 0.55 for iv in ivs.values())
         far = any(iv.lo >= 0.55 or iv.hi <= 0.45 for iv in ivs.values())
@@ -185,11 +197,7 @@ def membership(results: Path, p, fpr: float = 0.01, **kw) -> list[dict]:
 def uncertainty_intervals(results: Path, cases: tuple, **kw) -> pd.DataFrame:
     """Clean uncertainty AUROC and the lowest attacked AUROC per mode (over ε), with intervals."""
     rows = []
-    for case in cases:
-        path = results / "ace" / f"{case}.npz"
-        if not path.is_file():
-            continue
-        z = np.load(path)
+    for case, z in _saved(results / "ace", cases, ".npz"):
         correct = (z["pred"] == z["y"]).astype(float)
         clean = bootstrap(uncertainty_auroc, z["conf_clean"], correct, **kw)
         rows.append({"case": case, "mode": "clean", "eps": 0.0, "AUROC": clean.value, "lo": clean.lo, "hi": clean.hi})
@@ -209,8 +217,7 @@ def uncertainty(results: Path, p, **kw) -> list[dict]:
     for mode, words in (("white", "white-box"), ("black", "black-box")):
         sub = table[table["mode"] == mode]
         for _, r in sub.iterrows():
-            iv = Interval(r["AUROC"], r["lo"], r["hi"], kw.get("confidence", CONFIDENCE),
-                          kw.get("n_resamples", N_RESAMPLES))
+            iv = _interval(r["AUROC"], r["lo"], r["hi"], kw)
             rows.append(row(f"ACE ({words}) drives the uncertainty AUROC of {r['case']} below 0.5 (ε = {r['eps']:g}), "
                             "accuracy unchanged", iv, verdict(iv, below=0.5)))
     return rows
@@ -222,11 +229,7 @@ def uncertainty(results: Path, p, **kw) -> list[dict]:
 def calibration_intervals(results: Path, models: tuple, n_bins: int = 15, **kw) -> pd.DataFrame:
     """ECE before and after every attack, and their ratio, with intervals (paired resamples)."""
     rows = []
-    for model in models:
-        path = results / "attack" / f"{model}_samples.npz"
-        if not path.is_file():
-            continue
-        z = np.load(path)
+    for model, z in _saved(results / "attack", models, "_samples.npz"):
         y, conf0 = z["labels"], z["conf_clean"]
         correct = (z["pred_clean"] == y).astype(float)
 
@@ -253,8 +256,7 @@ def calibration(results: Path, p, **kw) -> list[dict]:
         if sub.empty:
             continue
         r = sub.loc[sub["ratio"].idxmin()]  # the weakest maximum-miscalibration search: the claim at its hardest
-        iv = Interval(r["ratio"], r["ratio lo"], r["ratio hi"], kw.get("confidence", CONFIDENCE),
-                      kw.get("n_resamples", N_RESAMPLES))
+        iv = _interval(r["ratio"], r["ratio lo"], r["ratio hi"], kw)
         rows.append(row(f"maximum miscalibration multiplies {model}'s ECE many times (at least 5×; weakest search: "
                         f"{r['attack']}), accuracy unchanged", iv, verdict(iv, above=5.0),
                         f"{iv.value:.1f}× [{iv.lo:.1f}, {iv.hi:.1f}]"))
