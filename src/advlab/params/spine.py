@@ -119,7 +119,7 @@ class IntervalParams(Strict):
 class OutputParams(Strict):
     """Where the rendered reports and the headline metrics go. The default profile writes the
     committed ``reports/`` and ``metrics/``; every other profile writes under
-    ``reports/<profile>/`` (git-ignored for the tiny and smoke profiles), so a test or a smoke run
+    ``reports/<profile>/`` (like the default ones, git-tracked outputs of DVC), so a test or a smoke run
     never overwrites the committed default reports. ``profile`` names the profile in each
     report's provenance header."""
 
