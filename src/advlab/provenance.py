@@ -109,6 +109,7 @@ def machine() -> str:
     """CPU model and cores, and the GPU when torch sees one."""
     import os
     import platform
+    import sys
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -119,13 +120,9 @@ def machine() -> str:
     except OSError:
         pass
     text = f"{cpu}, {os.cpu_count()} cores"
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            text += f"; GPU {torch.cuda.get_device_name(0)}"
-    except ImportError:
-        pass
+    torch = sys.modules.get("torch")  # only when the stage loaded it anyway (report and index need no torch)
+    if torch is not None and torch.cuda.is_available():
+        text += f"; GPU {torch.cuda.get_device_name(0)}"
     return text
 
 
