@@ -115,3 +115,13 @@ def test_a_drifted_number_is_caught():
     table = pd.read_csv(FIGURES / "models" / "metrics.csv").set_index("model")
     value, decimals = printed("ResNet 86.6 % (0.012)", r"ResNet [\d.]+ % \(([\d.]+)\)")
     assert value != round(float(table.loc["resnet", "ECE"]), decimals)  # 0.01145 prints as 0.011
+
+
+def test_evasion_row_autoattack_matches_the_autoattack_table():
+    table = pd.read_csv(FIGURES / "evasion" / "autoattack.csv").set_index("model")
+    assert_row_prints("evasion", [
+        (r"PGD-AT ([\d.]+) % vs PGD-40", percent(table.loc["cnn_pgdat", "AutoAttack"]) / 100, 100),
+        (r"PGD-AT [\d.]+ % vs PGD-40 ([\d.]+) %", percent(table.loc["cnn_pgdat", "pgd40"]) / 100, 100),
+        (r"TRADES ([\d.]+) % vs", percent(table.loc["cnn_trades", "AutoAttack"]) / 100, 100),
+        (r"TRADES [\d.]+ % vs ([\d.]+) %", percent(table.loc["cnn_trades", "pgd40"]) / 100, 100),
+    ])
