@@ -18,6 +18,10 @@ reference models (seeds ``seed + 1001 + r``) and every variant of ``membership.t
 (and the variant's own overrides), trained by :func:`advlab.training.jobs.train_job`. A
 model whose saved sidecar records exactly its current settings is reused, not retrained.
 
+LiRA's queries (:func:`queries`): ``membership.queries``, or by default the recipe's training
+augmentations (Carlini et al. 2022 query with them): ``id``, ``flip`` with hflip, shifts by the
+crop's pad with crop.
+
 Modules: :mod:`.train` (the models), :mod:`.signals` (their saved logits), :mod:`.attack`
 (every registered attack on every target). Layout: models under ``models/membership/{shadows/NNN,references/NNN,targets/NAME}``,
 signals under ``results/membership/signals/{shadows,references,target_NAME}/``
@@ -34,7 +38,7 @@ import numpy as np
 
 from advlab.errors import AdvlabError
 from advlab.io import sha256_of
-from advlab.params import MembershipParams, Params
+from advlab.params import MembershipParams, Params, merge_train
 
 MODELS = Path("models/membership")
 RESULTS = Path("results/membership")
@@ -87,6 +91,24 @@ def mia_data(plan, m: MembershipParams) -> MiaData:
         raise AdvlabError(f"membership.population = {n_pop} exceeds split.population = {len(pop)}")
     population = pop if n_pop == len(pop) else np.sort(rng.choice(pop, n_pop, replace=False))
     return MiaData(pool, members, keep, population, sha256_of(pool, members, keep, population))
+
+
+def queries(p: Params) -> list[str]:
+    """LiRA's queries: ``membership.queries``, or (null) those matching the shared recipe's augmentations
+    (:func:`advlab.attacks.membership.signals.training_queries`) for the dataset's image side.
+
+    Every model is queried with the same set: the attacker's shadows and references train on the shared
+    recipe (``models.<target_model>`` overridden by ``membership.recipe``), whatever a target variant
+    changes (a ``no_augment`` target is still queried with the shadows' augmentations).
+    """
+    from advlab.attacks.membership.signals import training_queries
+    from advlab.params.spine import input_shape
+
+    m = settings(p)
+    if m.queries is not None:
+        return list(m.queries)
+    train = merge_train(p.models[m.target_model].train, m.recipe.train, where="membership.recipe.train")
+    return training_queries(train.augment, input_shape(p.data.dataset)[-1])
 
 
 def reference_sets(plan, m: MembershipParams, pool_size: int) -> list[np.ndarray]:
