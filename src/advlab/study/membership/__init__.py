@@ -4,10 +4,10 @@ their signals and running every registered attack on every target variant.
 Data roles, all drawn from the saved split plan:
 
 * the MIA pool: a seeded subset of ``plan["target_pool"]`` of size ``membership.pool``
-  (all of it when None). The MIA target variants train on its plan members; shadow
-  model ``k`` trains on the pool examples with ``plan.shadow_keep[k]`` true. Each keep
-  column has exactly K/2 true entries, so every pool example is still a member of
-  exactly K/2 shadow models;
+  (all of it when None), drawn as exactly pool/2 members and pool/2 non-members of the
+  plan. The MIA target variants train on its plan members; shadow model ``k`` trains on
+  the pool examples with ``plan.shadow_keep[k]`` true. Each keep column has exactly K/2
+  true entries, so every pool example is still a member of exactly K/2 shadow models;
 * reference model ``r`` trains on a seeded draw of ``membership.reference_size``
   (default pool/2, the target's training-set size) examples of ``plan["auxiliary"]``;
 * RMIA's population points: a seeded subset of ``plan["population"]``.
@@ -80,7 +80,17 @@ def mia_data(plan, m: MembershipParams) -> MiaData:
     if size > len(tp):
         raise AdvlabError(f"membership.pool = {size} exceeds split.target_pool = {len(tp)}")
     rng = np.random.default_rng(m.seed)
-    pos = np.arange(len(tp)) if size == len(tp) else np.sort(rng.choice(len(tp), size, replace=False))
+    if size == len(tp):
+        pos = np.arange(len(tp))
+    else:  # exactly pool/2 non-members (the count every low-FPR cell rests on), the rest members
+        is_member = np.isin(tp, plan["members"])
+        mem, non = np.flatnonzero(is_member), np.flatnonzero(~is_member)
+        n_non = size // 2
+        if size - n_non > len(mem) or n_non > len(non):
+            raise AdvlabError(f"membership.pool = {size} needs {size - n_non} members and {n_non} non-members but "
+                              f"split.target_pool has {len(mem)} and {len(non)}")
+        pos = np.sort(np.concatenate([rng.choice(mem, size - n_non, replace=False),
+                                      rng.choice(non, n_non, replace=False)]))
     pool = tp[pos]
     members = np.isin(pool, plan["members"])
     keep = plan.shadow_keep[:, pos].astype(bool)
