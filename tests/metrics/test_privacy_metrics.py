@@ -53,8 +53,9 @@ def test_report_counts_and_low_power_flags():
     rep = privacy.membership_report(s, m)
     n_non = int((~m).sum())
     assert rep.n_nonmembers == n_non and rep.n_members == int(m.sum())
-    assert 100 <= n_non < 1000
-    assert rep.low_power == {1e-4: True, 1e-3: n_non < 1000, 1e-2: False}
+    assert 500 <= n_non < 1000
+    # flagged where FPR x non-members < 5 false positives: 1e-4 and 1e-3 (< 1 and < 1 FP), not 1e-2 (>= 5 FP)
+    assert rep.low_power == {1e-4: True, 1e-3: True, 1e-2: False}
     d = json.loads(json.dumps(rep.to_dict()))
     assert set(d["tpr_at_fpr"]) == {"0.0001", "0.001", "0.01"}
     assert d["auc"] == pytest.approx(roc_auc_score(m, s))
@@ -94,3 +95,19 @@ def test_attack_cost_record():
     s, m = _scores(n=100)
     row = privacy.attack_record("loss", s, m, c)
     assert row["attack"] == "loss" and row["cost"]["models_trained"] == 3 and "tpr_at_fpr" in row
+
+
+def test_low_power_means_fewer_than_five_false_positives():
+    assert privacy.MIN_FALSE_POSITIVES == 5
+    assert privacy.low_power(1e-3, 4999) and not privacy.low_power(1e-3, 5000)  # 4.999 vs 5 false positives
+    assert privacy.low_power(1e-2, 499) and not privacy.low_power(1e-2, 500)
+    assert privacy.low_power(1e-4, 10_000)  # 1 false positive: resolvable, but too few
+    # membership_report and per_class_tpr_at_fpr apply the same rule
+    rng = np.random.default_rng(3)
+    members = np.r_[np.ones(100, bool), np.zeros(600, bool)]
+    s = rng.normal(0, 1, 700) + members
+    rep = privacy.membership_report(s, members, fprs=(0.005, 0.01))
+    assert rep.low_power == {0.005: True, 0.01: False}  # 3 vs 6 false positives allowed
+    labels = np.r_[np.zeros(350, np.int64), np.ones(350, np.int64)]  # 250 and 350 non-members
+    per_class = privacy.per_class_tpr_at_fpr(s, members, labels, 0.016)
+    assert {c: v["low_power"] for c, v in per_class.items()} == {0: True, 1: False}  # 4 vs 5.6 false positives

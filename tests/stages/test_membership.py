@@ -52,6 +52,7 @@ def test_stages_write_models_signals_and_attack_results(pipeline):
         assert cost["loss"] == 0 and cost["ml_leaks"] == 1 and cost["ldc_mia"] == 2 and cost["lira_online"] == 4
         assert cost["rmia_offline_r1"] == 1 and cost["watson"] == 2
         assert res["attacks"]["lira_online"]["cost"]["training_seconds"] > 0
+        assert res["queries"] == ["id", "flip"]  # tests.mia_params lists them explicitly
     base = json.loads((tmp / "results/membership/attack/base.json").read_text())
     # the 6-epoch target memorises 100 digits: the loss attack must beat chance
     assert base["attacks"]["loss"]["auc"] > 0.55
@@ -108,3 +109,37 @@ def test_signals_from_another_plan_are_refused(pipeline, tmp_path, capsys):
         mp.undo()
     err = capsys.readouterr().err
     assert "references/pool.npz" in err and "0123456789abcdef" in err and "split plan" in err
+
+
+def test_default_queries_follow_the_recipe_and_lira_reports_one_and_all(pipeline, tmp_path):
+    """queries: null -> the recipe's augmentations (crop + hflip on 8 px digits: pad 1, 10 queries) in
+    every signal set and result; LiRA is reported with every query and with the identity alone."""
+    import shutil
+
+    import yaml
+
+    from advlab.stages import mia_attack, mia_signals
+
+    for sub in ("data", "models", "params.yaml"):
+        src = pipeline / sub
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / sub)
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    # only the queries are under test: the saved models (trained unaugmented) are queried as they are
+    raw["membership"].update(queries=None, attack={"ldc_epochs": 2, "attacks": ["lira_online", "lira_online_1query"]})
+    raw["membership"]["recipe"]["train"]["augment"] = ["crop", "hflip"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    derived = ["id", "flip", "shift:1:0", "shift:-1:0", "shift:0:1", "shift:0:-1",
+               "flip+shift:1:0", "flip+shift:-1:0", "flip+shift:0:1", "flip+shift:0:-1"]
+    mp = pytest.MonkeyPatch()
+    mp.chdir(tmp_path)
+    try:
+        assert mia_signals.main([]) == 0 and mia_attack.main([]) == 0
+    finally:
+        mp.undo()
+    for group in ("shadows", "references", "target_base"):
+        s = Signals.load(tmp_path / f"results/membership/signals/{group}/pool.npz")
+        assert s.n_queries == 10 and s.meta["queries"] == derived, group
+    res = json.loads((tmp_path / "results/membership/attack/base.json").read_text())
+    assert res["queries"] == derived and list(res["attacks"]) == ["lira_online", "lira_online_1query"]
+    z = np.load(tmp_path / "results/membership/attack/base_scores.npz")
+    assert not np.allclose(z["score_lira_online"], z["score_lira_online_1query"])  # 10 queries vs the identity

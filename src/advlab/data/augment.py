@@ -21,12 +21,17 @@ def shift(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, pad: int) -> torc
     return xp[bi, ci, iy, ix]
 
 
-def random_crop(x: torch.Tensor, pad: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Pad-and-crop: a random translation of up to ``pad`` pixels per image.
+def crop_pad(side: int) -> int:
+    """The default pad of :func:`random_crop`: 1/8 of the image side (4 px on CIFAR's 32, 3 on 28, 1 on 8).
 
-    The default pad is 1/8 of the image side (4 px on CIFAR's 32, 3 on 28, 1 on 8).
+    The membership family's default LiRA queries shift by exactly this much (``membership.queries: null``).
     """
-    pad = max(1, x.shape[-1] // 8) if pad is None else pad
+    return max(1, side // 8)
+
+
+def random_crop(x: torch.Tensor, pad: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Pad-and-crop: a random translation of up to ``pad`` pixels per image (default :func:`crop_pad`)."""
+    pad = crop_pad(x.shape[-1]) if pad is None else pad
     d = torch.randint(-pad, pad + 1, (2, x.shape[0]), generator=generator, device=x.device)
     return shift(x, d[0], d[1], pad)
 

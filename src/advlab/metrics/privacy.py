@@ -2,8 +2,9 @@
 
 Members are the positive class. ``TPR@FPR`` is the largest TPR on the ROC whose FPR
 is ≤ the target (Carlini et al. 2022, §III-C). With ``n`` non-members an FPR of
-``t`` is resolvable only when ``t·n ≥ 1``; below that the only ROC point with
-FPR ≤ t is FPR = 0, and the report flags it (``low_power``) rather than hide it.
+``t`` allows ``t·n`` false positives: below 1 the only ROC point with FPR ≤ t is FPR = 0,
+and below :data:`MIN_FALSE_POSITIVES` (5) the TPR rests on a handful of non-members, so
+the report flags every such cell (``low_power``, :func:`low_power`) rather than hide it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ from advlab.errors import check
 from advlab.metrics.roc import roc_auc, roc_curve
 
 DEFAULT_FPRS: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
+
+#: a TPR at FPR ``t`` is flagged ``low_power`` when it rests on fewer false positives than this (``t·n < 5``)
+MIN_FALSE_POSITIVES = 5
+
+
+def low_power(fpr: float, n_nonmembers: int) -> bool:
+    """True when FPR ``fpr`` allows fewer than :data:`MIN_FALSE_POSITIVES` false positives among
+    ``n_nonmembers`` non-members (``fpr · n_nonmembers < 5``): too few to estimate that TPR."""
+    return bool(fpr * n_nonmembers < MIN_FALSE_POSITIVES)
 
 
 def _inputs(scores, members) -> tuple[np.ndarray, np.ndarray]:
@@ -61,7 +71,7 @@ class MembershipReport:
     tpr_at_fpr: dict[float, float]
     n_members: int
     n_nonmembers: int
-    low_power: dict[float, bool]  # target·n_nonmembers < 1: the FPR cannot be resolved
+    low_power: dict[float, bool]  # target·n_nonmembers < MIN_FALSE_POSITIVES (:func:`low_power`)
 
     def to_dict(self) -> dict:
         """JSON-ready dict; FPR keys as strings such as ``"0.0001"``."""
@@ -85,7 +95,7 @@ def membership_report(scores, members, fprs=DEFAULT_FPRS) -> MembershipReport:
         tpr_at_fpr={x: float(t[f <= x].max()) for x in fprs},
         n_members=int(m.sum()),
         n_nonmembers=n_non,
-        low_power={x: bool(x * n_non < 1) for x in fprs},
+        low_power={x: low_power(x, n_non) for x in fprs},
     )
 
 
@@ -104,7 +114,7 @@ def per_class_tpr_at_fpr(scores, members, labels, fpr: float) -> dict[int, dict]
         sel = y == c
         n_mem, n_non = int(m[sel].sum()), int((~m[sel]).sum())
         tpr = tpr_at_fpr(s[sel], m[sel], target) if n_mem and n_non else float("nan")
-        out[int(c)] = {"tpr": tpr, "n_members": n_mem, "n_nonmembers": n_non, "low_power": bool(target * n_non < 1)}
+        out[int(c)] = {"tpr": tpr, "n_members": n_mem, "n_nonmembers": n_non, "low_power": low_power(target, n_non)}
     return out
 
 

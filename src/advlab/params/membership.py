@@ -34,8 +34,9 @@ class MiaRecipe(Strict):
 class MiaTargetParams(MiaRecipe):
     """One attacked target: the MIA recipe plus its own overrides, DP-SGD or early stopping."""
 
-    role: Literal["baseline", "defense", "overfitting"] = Field(
-        "defense", description="where the report puts it: the baseline, a defense, or an overfitting level")
+    role: Literal["baseline", "defense", "overfitting", "ablation"] = Field(
+        "defense", description="where the report puts it: the baseline, a defense, an overfitting level, or an "
+                               "ablation (the baseline without one of its ingredients, e.g. no augmentation)")
     dp: DPParams | None = None
     early_stopping: EarlyStoppingParams | None = None
 
@@ -87,7 +88,10 @@ class MembershipParams(Strict):
     seed: NonNegInt = 0
     references: PosInt = 2
     reference_size: PosInt | None = Field(None, description="training-set size of each reference (None: pool/2)")
-    queries: list[str] = ["id", "flip", "shift:2:0", "shift:-2:0", "shift:0:2", "shift:0:-2"]
+    queries: list[str] | None = Field(
+        None, description="LiRA's queries per example (advlab.attacks.membership.signals.apply_query names); null: "
+                          "derived from the recipe's augmentations (training_queries): id, flip with hflip, "
+                          "shifts by the crop's pad with crop, flipped shifts with both")
     targets: dict[Name, MiaTargetParams] = {"base": MiaTargetParams()}
     attack: MiaAttackParams = MiaAttackParams()
 
@@ -98,6 +102,22 @@ class MembershipParams(Strict):
             raise ValueError(f"must be even and >= 4 (members and non-members), got {v}")
         return v
 
+    @field_validator("queries")
+    @classmethod
+    def _queries(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        from advlab.attacks.membership.signals import query_problem
+
+        if not v:
+            raise ValueError("list at least one query (e.g. [id]), or null for the recipe's augmentations")
+        problems = [pr for q in v if (pr := query_problem(q)) is not None]
+        if problems:
+            raise ValueError(problems[0])
+        if len(set(v)) != len(v):
+            raise ValueError("list each query once")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> "MembershipParams":
         if not self.targets:
@@ -106,8 +126,6 @@ class MembershipParams(Strict):
         if too_many and (self.attack.attacks is None or "rmia_offline" in self.attack.attacks):
             raise ValueError(f"membership.attack.rmia_references asks for {max(too_many)} reference models but "
                              f"membership.references trains only {self.references}")
-        if not self.queries:
-            raise ValueError("membership.queries: list at least one query (e.g. id)")
         return self
 
     def check_refs(self, p) -> None:

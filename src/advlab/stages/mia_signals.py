@@ -3,7 +3,8 @@ its logits (Carlini et al. 2022, ``inference.py``; ML Privacy Meter), so every a
 re-runs in seconds from files.
 
 Per group, ``results/membership/signals/<group>/pool.{npz,json}`` holds the logits
-``(M, P, Q, K)`` on the MIA pool under each of ``membership.queries`` with the keep
+``(M, P, Q, K)`` on the MIA pool under each of LiRA's queries (``membership.queries``; null:
+the recipe's augmentations, :func:`advlab.study.membership.queries`) with the keep
 matrix (shadows: the plan's; references: all False; a target: its members), with
 ``<group>`` = ``shadows``, ``references`` or ``target_<variant>``, and
 ``population.{npz,json}`` the same on RMIA's population points (all non-members).
@@ -27,7 +28,7 @@ def main() -> None:
     m = mia.settings(p)
     device = resolve_device(p.device)
     ds, plan = load_prepared()
-    signals.save_signals(m, ds, plan, mia.mia_data(plan, m), device)
+    signals.save_signals(m, mia.queries(p), ds, plan, mia.mia_data(plan, m), device)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from advlab.attacks.membership import (
     compute_logits,
     compute_signals,
     concat_models,
+    query_problem,
+    training_queries,
 )
 from advlab.errors import AdvlabError
 
@@ -90,6 +92,36 @@ def test_queries():
     assert torch.equal(apply_query(x, "flip+shift:1:0")[..., 1:], x.flip(-1)[..., :-1])
     with pytest.raises(AdvlabError, match="unknown query"):
         apply_query(x, "rotate")
+
+
+@pytest.mark.parametrize("augment, side, expected", [
+    (["crop", "hflip"], 28, ["id", "flip", "shift:3:0", "shift:-3:0", "shift:0:3", "shift:0:-3",
+                             "flip+shift:3:0", "flip+shift:-3:0", "flip+shift:0:3", "flip+shift:0:-3"]),
+    (["hflip", "crop"], 32, ["id", "flip", "shift:4:0", "shift:-4:0", "shift:0:4", "shift:0:-4",
+                             "flip+shift:4:0", "flip+shift:-4:0", "flip+shift:0:4", "flip+shift:0:-4"]),
+    (["crop"], 8, ["id", "shift:1:0", "shift:-1:0", "shift:0:1", "shift:0:-1"]),
+    (["hflip"], 28, ["id", "flip"]),
+    ([], 28, ["id"]),
+])
+def test_training_queries_follow_the_recipe_augmentations(augment, side, expected):
+    from advlab.data.augment import crop_pad
+
+    qs = training_queries(augment, side)
+    assert qs == expected
+    assert all(query_problem(q) is None for q in qs) and len(qs) <= 10
+    if "crop" in augment:  # the shifts reach exactly the crop's largest translation
+        assert max(abs(int(v)) for q in qs if "shift" in q for v in q.split(":")[1:]) == crop_pad(side)
+    x = torch.rand(2, 1, side, side)
+    for q in qs:  # every derived query runs on an image of that side
+        assert apply_query(x, q).shape == x.shape
+    with pytest.raises(AdvlabError, match="rotate"):
+        training_queries(["rotate"], side)
+
+
+def test_query_problem_names_the_allowed_forms():
+    assert query_problem("flip+shift:-3:0") is None and query_problem("id") is None
+    for bad in ("rotate", "shift:1", "flip+flip", "shift:a:0", 3):
+        assert "unknown query" in query_problem(bad) and "'shift:DX:DY'" in query_problem(bad)
 
 
 def test_compute_signals_shapes_and_values():

@@ -25,6 +25,8 @@ from .signals import (
     compute_logits,
     compute_signals,
     concat_models,
+    query_problem,
+    training_queries,
 )
 from .watson import watson_attack
 
@@ -34,5 +36,6 @@ __all__ = [
     "DEFAULT_QUERIES", "MIA_ATTACKS", "MiaInputs", "Signals", "apply_query", "attack_runs", "check_same_plan",
     "compute_logits", "compute_signals", "concat_models", "cross_entropy", "ldc_classifier", "ldc_features",
     "ldc_mia_attack", "lira_attack", "lira_phi", "loss_attack", "ml_leaks_attack", "neighbourhood_fraction",
-    "registered_attacks", "rmia_attack", "run_attacks", "top_posteriors", "watson_attack",
+    "query_problem", "registered_attacks", "rmia_attack", "run_attacks", "top_posteriors", "training_queries",
+    "watson_attack",
 ]

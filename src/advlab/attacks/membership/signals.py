@@ -35,10 +35,40 @@ from torch import nn
 from advlab.errors import AdvlabError, check
 from advlab.io import atomic_path
 
-#: identity, horizontal flip and four one-pixel-pair shifts (LiRA queries 2·shifts; we keep it small)
+#: ``compute_logits``' default: identity, horizontal flip and four 2-pixel shifts (the membership
+#: family derives its own set from the training recipe: :func:`training_queries`)
 DEFAULT_QUERIES: tuple[str, ...] = ("id", "flip", "shift:2:0", "shift:-2:0", "shift:0:2", "shift:0:-2")
 
 _QUERY_RE = re.compile(r"^(flip\+)?shift:(-?\d+):(-?\d+)$")
+QUERY_NAMES = "'id', 'flip', 'shift:DX:DY', 'flip+shift:DX:DY'"
+
+
+def query_problem(query) -> str | None:
+    """Why ``query`` is not a query name :func:`apply_query` knows, or None when it is."""
+    if isinstance(query, str) and (query in ("id", "flip") or _QUERY_RE.match(query)):
+        return None
+    return f"unknown query {query!r}; allowed: {QUERY_NAMES}"
+
+
+def training_queries(augment: Sequence[str], side: int) -> list[str]:
+    """The queries that match a training recipe's augmentations (Carlini et al. 2022 query a model
+    with the augmentations it was trained with), for images ``side`` pixels wide:
+
+    ``id``; ``flip`` when ``hflip`` is in ``augment``; when ``crop`` is, the four shifts by the
+    crop's pad (:func:`advlab.data.augment.crop_pad`) along each axis; with both, the same four
+    shifts of the flipped image. At most 10 queries (LiRA's reference code uses 18: flip × a 3×3
+    grid of shifts; we leave out the diagonal ones to keep the signal files small).
+    """
+    from advlab.data.augment import AUGMENTATIONS, crop_pad
+
+    unknown = [a for a in augment if a not in AUGMENTATIONS]
+    check(not unknown, f"no query matches the augmentation(s) {unknown}; known: {', '.join(AUGMENTATIONS)}")
+    out = ["id"] + (["flip"] if "hflip" in augment else [])
+    if "crop" in augment:
+        p = crop_pad(side)
+        shifts = [f"shift:{p}:0", f"shift:{-p}:0", f"shift:0:{p}", f"shift:0:{-p}"]
+        out += shifts + ([f"flip+{q}" for q in shifts] if "hflip" in augment else [])
+    return out
 
 
 @dataclass
@@ -200,8 +230,8 @@ def apply_query(x: torch.Tensor, query: str) -> torch.Tensor:
         return x
     if query == "flip":
         return x.flip(-1)
+    check(query_problem(query) is None, query_problem(query) or "")
     m = _QUERY_RE.match(query)
-    check(m is not None, f"unknown query {query!r}; allowed: 'id', 'flip', 'shift:DX:DY', 'flip+shift:DX:DY'")
     flip, dx, dy = m.group(1) is not None, int(m.group(2)), int(m.group(3))
     if flip:
         x = x.flip(-1)

@@ -37,8 +37,9 @@ def save_group(group: str, folders: list[Path], keep: np.ndarray, queries, ds, p
         if side.get("plan_hash") != plan.hash:
             raise AdvlabError(f"{folder} was trained on split plan {side.get('plan_hash')} but the current plan is "
                               f"{plan.hash}; rerun its training stage (`dvc repro {train_stage(folder)}`)")
-        pool_logits.append(compute_logits(model, x_pool, queries, device=device))
-        pop_logits.append(compute_logits(model, x_pop, queries, device=device))
+        # large batches: a small CNN's forward pass on few images is mostly per-call overhead on a CPU
+        pool_logits.append(compute_logits(model, x_pool, queries, batch_size=1024, device=device))
+        pop_logits.append(compute_logits(model, x_pop, queries, batch_size=1024, device=device))
         cost.append({"model": str(folder), **{k: side["metrics"].get(k) for k in
                      ("train_seconds", "epochs_run", "test_accuracy", "train_accuracy", "examples", "recipe")},
                      **({"privacy": side["metrics"]["privacy"]} if "privacy" in side["metrics"] else {}),
@@ -53,11 +54,12 @@ def save_group(group: str, folders: list[Path], keep: np.ndarray, queries, ds, p
           f"examples x {len(queries)} queries")
 
 
-def save_signals(m: MembershipParams, ds, plan, data: MiaData, device) -> None:
-    """Every group's signals: shadows, references and one group per target variant."""
+def save_signals(m: MembershipParams, queries: list[str], ds, plan, data: MiaData, device) -> None:
+    """Every group's signals under ``queries`` (:func:`advlab.study.membership.queries`): shadows,
+    references and one group per target variant."""
     shutil.rmtree(SIGNALS, ignore_errors=True)
-    save_group("shadows", model_folders("shadows", m, data), data.shadow_keep, m.queries, ds, plan, data, device)
+    save_group("shadows", model_folders("shadows", m, data), data.shadow_keep, queries, ds, plan, data, device)
     save_group("references", model_folders("references", m, data), np.zeros((m.references, len(data.pool)), bool),
-               m.queries, ds, plan, data, device)
+               queries, ds, plan, data, device)
     for variant, folder in zip(m.targets, model_folders("targets", m, data)):
-        save_group(f"target_{variant}", [folder], data.members[None], m.queries, ds, plan, data, device)
+        save_group(f"target_{variant}", [folder], data.members[None], queries, ds, plan, data, device)
