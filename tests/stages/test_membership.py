@@ -52,7 +52,7 @@ def test_stages_write_models_signals_and_attack_results(pipeline):
         assert cost["loss"] == 0 and cost["ml_leaks"] == 1 and cost["ldc_mia"] == 2 and cost["lira_online"] == 4
         assert cost["rmia_offline_r1"] == 1 and cost["watson"] == 2
         assert res["attacks"]["lira_online"]["cost"]["training_seconds"] > 0
-        assert res["queries"] == ["id", "flip"]  # tests.mia_params lists them explicitly
+        assert res["queries"] == ["id", "flip"] and res["queries_from"] == "params"  # tests.mia_params lists them
     base = json.loads((tmp / "results/membership/attack/base.json").read_text())
     # the 6-epoch target memorises 100 digits: the loss attack must beat chance
     assert base["attacks"]["loss"]["auc"] > 0.55
@@ -140,6 +140,6 @@ def test_default_queries_follow_the_recipe_and_lira_reports_one_and_all(pipeline
         s = Signals.load(tmp_path / f"results/membership/signals/{group}/pool.npz")
         assert s.n_queries == 10 and s.meta["queries"] == derived, group
     res = json.loads((tmp_path / "results/membership/attack/base.json").read_text())
-    assert res["queries"] == derived and list(res["attacks"]) == ["lira_online", "lira_online_1query"]
+    assert res["queries"] == derived and res["queries_from"] == "recipe" and list(res["attacks"]) == ["lira_online", "lira_online_1query"]
     z = np.load(tmp_path / "results/membership/attack/base_scores.npz")
     assert not np.allclose(z["score_lira_online"], z["score_lira_online_1query"])  # 10 queries vs the identity

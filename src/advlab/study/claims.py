@@ -319,7 +319,12 @@ def interval_table(family: str, results: Path, p, **kw) -> tuple[pd.DataFrame, s
                               "TPR at 0.1 % FPR": _with_interval(t, "TPR@0.001", "TPR@0.001 lo", "TPR@0.001 hi", True),
                               "TPR at 1 % FPR": _with_interval(t, "TPR@0.01", "TPR@0.01 lo", "TPR@0.01 hi", True),
                               "non-members": t["non-members"]}, index=t.index)
-        return shown, f"Every attack on the baseline target ({base}); members and non-members resampled separately."
+        info = results / "attack" / f"{base}.json"
+        cost = {a: x["cost"] for a, x in (_json(info) if info.is_file() else {}).get("attacks", {}).items()}
+        shown["models trained"] = [cost.get(a, {}).get("models_trained", "") for a in shown.index]
+        shown["training (s)"] = [f"{cost[a]['training_seconds']:.0f}" if a in cost else "" for a in shown.index]
+        return shown, (f"Every attack on the baseline target ({base}), with what the attacker trained; members and "
+                       "non-members resampled separately.")
     if family == "uncertainty":
         t = uncertainty_intervals(results, tuple(p.uncertainty.cases), **kw)
         if t.empty:

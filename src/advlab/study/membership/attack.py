@@ -61,7 +61,9 @@ def attack_target(variant: str, m: MembershipParams, plan, data: MiaData, shared
             "target": {k: v for k, v in tmeta.items() if k != "model"},
             "shadow_models": shadows.n_models, "reference_models": refs.n_models,
             "pool": int(len(data.pool)), "population": int(len(data.population)),
-            "queries": target.meta.get("queries"), "attacks": records}
+            "queries": target.meta.get("queries"),
+            "queries_from": "recipe" if m.queries is None else "params",  # null: the recipe's augmentations
+            "attacks": records}
     print(f"{variant}: target test acc {tmeta.get('test_accuracy', float('nan')):.3f}, "
           f"{int(members.sum())} members / {int((~members).sum())} non-members")
     for name, rec in records.items():
