@@ -62,3 +62,39 @@ def test_metrics_row(tiny_models, digits_split):
     # the objective did what it is for: the maximum-miscalibration attack raises ECE
     assert row["ece_adv"] > row["ece_clean"]
     assert np.isfinite(row["ks_adv"])
+
+
+def test_target_study_saves_per_example_arrays(tiny_models, digits_split, monkeypatch):
+    """``target_study`` returns the JSON and the per-example arrays the defense claim resamples;
+    the arrays give back the JSON's post-attack ECE of every attack."""
+    from types import SimpleNamespace as NS
+
+    import torch
+
+    from advlab.study import calibration as study
+
+    class Plan(dict):
+        hash = "tiny"
+
+    x, y = digits_split["test"]
+    idx = np.arange(100, 140)
+    monkeypatch.setattr(study, "_eval_set", lambda c: (None, Plan(validation=None), idx, x[:40], y[:40]))
+    monkeypatch.setattr(study, "load_trained", lambda *a: (tiny_models["cnn"],))
+    monkeypatch.setattr(study, "to_tensors", lambda ds, i: digits_split["val"])
+    c = CalibrationParams(n_eval=40, eps={"linf": 0.1, "l2": 1.5},
+                          attack={"objectives": ["underconfidence", "max_miscalibration"], "n_queries": 20, "pgd_steps": 4},
+                          targets={"temperature": {"model": "cnn", "posthoc": "temperature"}})
+    p = NS(calibration=c, evaluate=NS(n_bins=15),
+           models={"cnn": NS(train=NS(objective="ce", label_smoothing=0.0, imbalance_ratio=None))})
+    out = study.target_study(p, "temperature", torch.device("cpu"))
+    m, z = out["metrics"], out["arrays"]
+    keys = ["under_square_linf", "under_pgd_linf", "maxmis_square_linf", "maxmis_pgd_linf"]
+    assert list(m["attacks"]) == keys and m["target"] == "temperature" and "temperature" in m
+    assert set(z) == {"index", "labels", "conf_clean", "pred_clean"} | {f"{k}_{a}" for k in keys for a in ("conf", "pred")}
+    assert np.array_equal(z["index"], idx) and np.array_equal(z["labels"], y[:40].numpy())
+    assert all(len(v) == 40 for v in z.values())
+    clean_correct = (z["pred_clean"] == z["labels"]).astype(float)
+    assert cal.ece_from_confidence(z["conf_clean"], clean_correct, 15) == pytest.approx(m["clean"]["ece"], abs=1e-6)
+    for k in keys:
+        correct = (z[f"{k}_pred"] == z["labels"]).astype(float)
+        assert cal.ece_from_confidence(z[f"{k}_conf"], correct, 15) == pytest.approx(m["attacks"][k]["ece_adv"], abs=1e-6)

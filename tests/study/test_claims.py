@@ -6,7 +6,9 @@ import json
 from types import SimpleNamespace as NS
 
 import numpy as np
+import pytest
 
+from advlab.metrics.calibration import ece_from_confidence
 from advlab.study import claims
 
 KW = {"n_resamples": 200, "seed": 0}
@@ -57,3 +59,88 @@ def test_membership_claims_use_member_and_nonmember_strata(tmp_path):
 
 def test_a_family_without_claims_gives_an_empty_table(tmp_path):
     assert claims.claims_table("models", tmp_path, None).empty
+
+
+# --- calibration: the defense claim (paired bootstrap over the targets' shared inputs) ----------
+
+STRONG, WEAK = ("caat", "compression_scaling"), ("temperature", "label_smoothing", "pgd_at")
+ATTACKS = ("under_square_linf", "maxmis_pgd_linf")
+
+
+def _calibration_targets(tmp_path, gaps: dict[str, float], n=400, shift_index=()):
+    """Each target's JSON and ``_samples.npz`` in the stages' layout: 80 % accuracy, every attack's
+    confidence ``gap`` above it (so its ECE is about ``gap``); ``shift_index`` targets saved other inputs."""
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "targets"
+    folder.mkdir(exist_ok=True)
+    y = rng.integers(0, 10, n)
+    for t, gap in gaps.items():
+        pred = np.where(rng.random(n) < 0.8, y, (y + 1) % 10)
+        arrays = {"index": np.arange(n) + (1 if t in shift_index else 0), "labels": y,
+                  "conf_clean": rng.uniform(0.5, 1.0, n).astype(np.float32), "pred_clean": pred}
+        attacks = {}
+        for i, key in enumerate(ATTACKS):
+            conf = np.clip(0.8 + gap * (1 + 0.2 * i) + 0.05 * rng.normal(size=n), 0.11, 1.0).astype(np.float32)
+            arrays[f"{key}_conf"], arrays[f"{key}_pred"] = conf, pred
+            attacks[key] = {"search": key.split("_", 1)[1], "objective": key.split("_")[0],
+                            "ece_adv": ece_from_confidence(conf, (pred == y).astype(float), 15)}
+        np.savez(folder / f"{t}_samples.npz", **arrays)
+        (folder / f"{t}.json").write_text(json.dumps({"target": t, "n": n, "attacks": attacks}))
+    return NS(calibration=NS(models=[], targets={t: None for t in gaps}), evaluate=NS(n_bins=15))
+
+
+def _defense_row(tmp_path, p):
+    rows = claims.claims_table("calibration", tmp_path, p, **KW)
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def test_calibration_defense_claim_is_a_paired_bootstrap(tmp_path):
+    r = _defense_row(tmp_path, _calibration_targets(tmp_path, {**dict.fromkeys(STRONG, 0.02), **dict.fromkeys(WEAK, 0.15),
+                                                                "undefended": 0.5}))
+    assert r["verdict"] == "holds"
+    assert "minus the highest of caat, compression_scaling" in r["claim"] and "no interval" not in r["claim"]
+    assert r["figure"].startswith("+") and "]; worst ECE caat" in r["figure"]
+    assert "undefended" not in r["figure"]  # neither a strong nor a weak defense
+    r = _defense_row(tmp_path, _calibration_targets(tmp_path, {**dict.fromkeys(STRONG, 0.15), **dict.fromkeys(WEAK, 0.02)}))
+    assert r["verdict"] == "does not hold" and r["figure"].startswith("-")
+
+
+def test_calibration_defense_margin_is_the_direct_difference(tmp_path, monkeypatch):
+    gaps = {"caat": 0.05, "compression_scaling": 0.08, "temperature": 0.2, "pgd_at": 0.12}
+    p = _calibration_targets(tmp_path, gaps)
+    seen = []
+    real = claims.bootstrap
+    monkeypatch.setattr(claims, "bootstrap", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
+    r = _defense_row(tmp_path, p)
+    worst = {}
+    for t in gaps:
+        z = np.load(tmp_path / "targets" / f"{t}_samples.npz")
+        worst[t] = max(ece_from_confidence(z[f"{k}_conf"], (z[f"{k}_pred"] == z["labels"]).astype(float), 15)
+                       for k in ATTACKS)
+    (iv,) = seen
+    assert iv.value == pytest.approx(min(worst["temperature"], worst["pgd_at"]) - max(worst["caat"], worst["compression_scaling"]))
+    assert iv.lo <= iv.value <= iv.hi and iv.n_resamples == KW["n_resamples"]
+    assert r["figure"].startswith(f"{iv.value:+.3f} [{iv.lo:+.3f}, {iv.hi:+.3f}]")
+    assert f"caat {worst['caat']:.3f}" in r["figure"]
+
+
+def test_calibration_defense_claim_leaves_out_standard_attacks(tmp_path):
+    p = _calibration_targets(tmp_path, {**dict.fromkeys(STRONG, 0.02), **dict.fromkeys(WEAK, 0.15)})
+    path = tmp_path / "targets" / "caat.json"
+    info = json.loads(path.read_text())
+    info["attacks"]["standard_square_linf"] = {"kind": "standard", "ece_adv": 0.9}  # no arrays: never looked up
+    path.write_text(json.dumps(info))
+    assert _defense_row(tmp_path, p)["verdict"] == "holds"
+
+
+def test_calibration_defense_claim_falls_back_to_point_estimates(tmp_path):
+    gaps = {**dict.fromkeys(STRONG, 0.02), **dict.fromkeys(WEAK, 0.15)}
+    p = _calibration_targets(tmp_path, gaps)
+    (tmp_path / "targets" / "caat_samples.npz").unlink()  # results from before the targets saved their arrays
+    r = _defense_row(tmp_path, p)
+    assert r["verdict"] == "holds (point estimates only)" and "no per-example data for caat" in r["claim"]
+    assert "[" not in r["figure"] and "caat 0.0" in r["figure"]
+    p = _calibration_targets(tmp_path, gaps, shift_index=("pgd_at",))
+    r = _defense_row(tmp_path, p)
+    assert r["verdict"] == "holds (point estimates only)" and "index arrays differ" in r["claim"]

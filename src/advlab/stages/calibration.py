@@ -5,7 +5,7 @@
 ``python -m advlab.stages.calibration sweep``
     writes ``results/calibration/sweep/{eps,queries}.csv`` and ``sweep.json``.
 ``python -m advlab.stages.calibration target <name>``
-    writes ``results/calibration/targets/<name>.json``.
+    writes ``results/calibration/targets/<name>{.json,_samples.npz}``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def sweep(p) -> None:
 
 def target(p, name: str) -> None:
     require(name, family(p, "calibration").targets, "calibration.targets")
-    m = target_study(p, name, resolve_device(p.device))
+    out = target_study(p, name, resolve_device(p.device))
+    m = out["metrics"]
+    write_npz(RESULTS / "targets" / f"{name}_samples.npz", **out["arrays"])
     write_json(RESULTS / "targets" / f"{name}.json", m)
     worst = max(m["attacks"].values(), key=lambda r: r["ece_adv"])
     print(f"calibration target {name}: accuracy {m['clean']['accuracy']:.4f}, ECE {m['clean']['ece']:.4f}, worst "

@@ -163,6 +163,19 @@ def _confidence(probs: torch.Tensor) -> np.ndarray:
     return probs.amax(1).numpy().astype(np.float32)
 
 
+def _record(arrays: dict, key: str, r, *fields: str) -> None:
+    """Add one attack's per-example arrays to a stage's npz: ``conf_clean`` and ``pred_clean``
+    from the first attack, then ``<key>_conf``, ``<key>_pred`` and ``<key>_<field>`` for each
+    of ``fields`` (attributes of the result: ``queries``, ``linf``, ...)."""
+    if "conf_clean" not in arrays:
+        arrays["conf_clean"] = _confidence(r.probs_clean)
+        arrays["pred_clean"] = r.clean_pred.numpy()
+    arrays[f"{key}_conf"] = _confidence(r.probs_adv)
+    arrays[f"{key}_pred"] = r.adv_pred.numpy()
+    for field in fields:
+        arrays[f"{key}_{field}"] = getattr(r, field).numpy()
+
+
 def _progress(name: str, key: str, row: dict) -> None:
     print(f"{name} {key:24s} ECE {row['ece_clean']:.4f} -> {row['ece_adv']:.4f}  conf "
           f"{row['mean_confidence_clean']:.3f} -> {row['mean_confidence_adv']:.3f}  acc "
@@ -204,15 +217,8 @@ def attack_study(p, name: str, device: torch.device) -> dict:
         rows[key] = row
         adversarial[key], masks[key] = r.x_adv, r.linf > 0
         if "conf_clean" not in arrays:
-            arrays["conf_clean"] = _confidence(r.probs_clean)
-            arrays["pred_clean"] = r.clean_pred.numpy()
             rel.append(_reliability_rows(name, "clean", r.probs_clean, r.y, n_bins))
-        arrays[f"{key}_conf"] = _confidence(r.probs_adv)
-        arrays[f"{key}_pred"] = r.adv_pred.numpy()
-        arrays[f"{key}_queries"] = r.queries.numpy()
-        arrays[f"{key}_linf"] = r.linf.numpy()
-        arrays[f"{key}_l2"] = r.l2.numpy()
-        arrays[f"{key}_success"] = r.success.numpy()
+        _record(arrays, key, r, "queries", "linf", "l2", "success")
         rel.append(_reliability_rows(name, key, r.probs_adv, r.y, n_bins))
         _progress(name, key, row)
     if c.detection.detectors:
@@ -275,29 +281,33 @@ def sweep_study(p, device: torch.device) -> dict:
 
 def target_study(p, name: str, device: torch.device) -> dict:
     """``calibration_target@<name>``: every objective × ``target_searches`` against the target
-    (its post-hoc defense included: the attack is adaptive); returns the JSON."""
+    (its post-hoc defense included: the attack is adaptive); returns ``metrics`` (the JSON) and
+    ``arrays`` (the per-sample npz: ``index``, ``labels``, ``conf_clean``, ``pred_clean``, and
+    ``<key>_conf``, ``<key>_pred`` of every attack), which the claims resample."""
     from advlab.defenses.posthoc import defended
 
     c: CalibrationParams = p.calibration
     t = c.targets[name]
     t_stage = time.perf_counter()
-    ds, plan, _, x, y = _eval_set(c)
+    ds, plan, idx, x, y = _eval_set(c)
     model = load_trained(t.model, plan.hash, device)[0]
     xv, yv = to_tensors(ds, plan["validation"])
     module, extra = defended(model, t.posthoc, xv.to(device), yv.to(device), c.batch_size)
     x, y = x.to(device), y.to(device)
     mp = p.models[t.model]
-    rows = {}
+    rows, arrays = {}, {"index": idx, "labels": y.cpu().numpy()}
     for objective in c.attack.objectives:
         for search in c.target_searches:
+            key = f"{short_name(objective)}_{search}"
             r, secs = run_one(module, x, y, attack_kwargs(c, search, objective))
-            rows[f"{short_name(objective)}_{search}"] = {"search": search, "objective": objective,
-                                                         **attack_row(r, secs, p.evaluate.n_bins)}
+            rows[key] = {"search": search, "objective": objective, **attack_row(r, secs, p.evaluate.n_bins)}
+            _record(arrays, key, r)
     first = next(iter(rows.values()))
-    return {
+    metrics = {
         "target": name, "model": t.model, "posthoc": t.posthoc, "role": t.role,
         "train_objective": mp.train.objective, "label_smoothing": mp.train.label_smoothing,
         "imbalance_ratio": mp.train.imbalance_ratio or 1.0, **extra,
         "n": len(y), "clean": {k.removesuffix("_clean"): v for k, v in first.items() if k.endswith("_clean")},
         "attacks": rows, "stage_seconds": time.perf_counter() - t_stage, "stage_cpu_seconds": time.process_time(),
     }
+    return {"metrics": metrics, "arrays": arrays}
