@@ -69,8 +69,11 @@ def robust_accuracy(results: Path, model: str, attack: str, **kw) -> Interval | 
     return bootstrap(np.mean, (pred == z["y"][: len(pred)]).astype(float), **kw)
 
 
-def evasion_intervals(results: Path, models, **kw) -> pd.DataFrame:
-    """Robust accuracy with its interval for every (model, attack) that ran."""
+@functools.lru_cache(maxsize=8)
+def evasion_intervals(results: Path, models: tuple, **kw) -> pd.DataFrame:
+    """Robust accuracy with its interval for every (model, attack) that ran (cached like the other
+    families' tables: the report's figures and its final table share one computation; do not
+    modify the frame returned)."""
     rows = []
     for model in models:
         path = results / "attacks" / f"{model}.json"
@@ -365,7 +368,7 @@ def interval_table(family: str, results: Path, p, **kw) -> tuple[pd.DataFrame, s
     without per-example results."""
     results = Path(results)
     if family == "evasion":
-        t = evasion_intervals(results, p.evasion.models, **kw)
+        t = evasion_intervals(results, tuple(p.evasion.models), **kw).copy()  # cached: never modified in place
         if t.empty:
             return None
         t["robust accuracy [95 % CI]"] = _with_interval(t, "robust_accuracy", "lo", "hi", True)
@@ -387,7 +390,7 @@ def interval_table(family: str, results: Path, p, **kw) -> tuple[pd.DataFrame, s
         return shown, (f"Every attack on the baseline target ({base}), with what the attacker trained; members and "
                        "non-members resampled separately.")
     if family == "uncertainty":
-        t = uncertainty_intervals(results, tuple(p.uncertainty.cases), **kw)
+        t = uncertainty_intervals(results, tuple(p.uncertainty.cases), **kw).copy()
         if t.empty:
             return None
         t["AUROC [95 % CI]"] = _with_interval(t, "AUROC", "lo", "hi", False)

@@ -6,8 +6,10 @@ Tables: :func:`table` renames snake_case result columns to headers with units
 digits, counts with thousands separators, and a missing value as "not run"; it never
 truncates (a long table belongs in its CSV, with a pointer: :func:`csv_pointer`).
 Figures: :func:`palette` gives distinct colours for any number of series,
-:func:`legend_below` puts one legend under the axes where it covers nothing, and
-:func:`save` writes a PNG no wider than a page at 1280 px.
+:func:`legend_below` puts one legend under the axes where it covers nothing,
+:func:`error_bars` draws the bootstrap intervals of bars and points (``value``, ``lo``, ``hi``
+columns of :mod:`advlab.study.claims`' interval tables), and :func:`save` writes a PNG no wider
+than a page at 1280 px.
 """
 
 from __future__ import annotations
@@ -146,6 +148,36 @@ def legend_below(fig, axes=None, ncol: int | None = None, title: str | None = No
     ncol = ncol or min(len(seen), 8)
     fig.legend(seen.values(), seen.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol,
                frameon=False, title=title)
+
+
+def error_bars(ax, positions, value, lo, hi, horizontal: bool = False, colour="black", dodge: float = 0.0,
+               label: str | None = None, **style):
+    """Error bars from the ``value``, ``lo`` and ``hi`` columns of an interval table: at each
+    position a segment from exactly ``lo`` to ``hi`` with caps, asymmetric around ``value`` (drawn
+    over the bar or point that shows the value; no marker of its own). Rows with a NaN value or
+    bound (a pair not run) are skipped. The segment is drawn from the interval's midpoint, so a
+    value outside its own percentile interval (binned ECE's resamples are biased upward) is drawn
+    as it is instead of being refused as a negative error. ``horizontal``: positions on the y axis,
+    intervals along x (horizontal bars); ``dodge`` shifts the bars along the position axis by that
+    many points (several series at one position); ``style`` goes to ``ax.errorbar``. Returns the
+    ``ErrorbarContainer``, or None when every row was skipped."""
+    import numpy as np
+    from matplotlib.transforms import ScaledTranslation
+
+    pos, val, low, high = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (positions, value, lo, hi)))
+    keep = ~(np.isnan(pos) | np.isnan(val) | np.isnan(low) | np.isnan(high))
+    if not keep.any():
+        return None
+    pos, low, high = pos[keep], low[keep], high[keep]
+    mid, half = (low + high) / 2, (high - low) / 2
+    opts = {"fmt": "none", "ecolor": colour, "elinewidth": 1.0, "capsize": 2.5, "capthick": 1.0, "zorder": 3,
+            "label": label, **style}
+    if dodge:
+        shift = (dodge / 72, 0) if not horizontal else (0, dodge / 72)
+        opts["transform"] = ax.transData + ScaledTranslation(*shift, ax.figure.dpi_scale_trans)
+    if horizontal:
+        return ax.errorbar(mid, pos, xerr=half, **opts)
+    return ax.errorbar(pos, mid, yerr=half, **opts)
 
 
 def save(fig, folder, name: str) -> None:
