@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from advlab.errors import AdvlabError
-from advlab.metrics.bootstrap import INCONCLUSIVE, Interval, bootstrap, verdict
+from advlab.metrics.bootstrap import INCONCLUSIVE, Interval, bootstrap, bootstrap_many, bootstrap_weighted, verdict
 from advlab.metrics.calibration import ece
 from advlab.metrics.privacy import auc, tpr_at_fpr
 
@@ -82,3 +82,33 @@ def test_verdicts():
     assert verdict(iv, above=0.3) == INCONCLUSIVE
     assert verdict(iv, below=0.5) == "holds" and verdict(iv, below=0.1) == "does not hold"
     assert str(iv) == "0.3 [0.25, 0.35]" and iv.percent() == "30.0 % [25.0, 35.0]"
+
+
+def test_weighted_resamples_equal_resampled_arrays():
+    """bootstrap_weighted draws bootstrap_many's resamples: an ROC reweighted by the multiplicities
+    gives the AUC and TPR@FPR of the ROC recomputed on the resampled arrays (ties included)."""
+    from advlab.metrics.privacy import roc
+    from advlab.metrics.roc import weighted_roc
+
+    rng = np.random.default_rng(3)
+    members = rng.random(400) < 0.5
+    scores = np.round(rng.normal(size=400) + 0.4 * members, 1)  # rounded: many tie groups
+    fprs = (0.01, 0.1)
+
+    def direct(s, m):
+        f, t, _ = roc(s, m)
+        return [float(np.trapezoid(t, f)), *(float(t[f <= x].max()) for x in fprs)]
+
+    curve = weighted_roc(scores, members)
+
+    def weighted(w, *_):
+        f, t = curve(w)
+        return [float(np.trapezoid(t, f)), *(float(t[f <= x].max()) for x in fprs)]
+
+    kw = dict(n_resamples=200, seed=7, strata=members)
+    a = bootstrap_many(direct, scores, members, **kw)
+    b = bootstrap_weighted(weighted, scores, members, **kw)
+    for x, y in zip(a, b):
+        assert x.value == y.value
+        assert np.isclose(x.lo, y.lo, rtol=0, atol=1e-12) and np.isclose(x.hi, y.hi, rtol=0, atol=1e-12)
+    assert a[0].lo < a[0].value < a[0].hi  # a real interval, not a degenerate one

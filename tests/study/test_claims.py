@@ -57,6 +57,23 @@ def test_membership_claims_use_member_and_nonmember_strata(tmp_path):
     assert rows["verdict"][2] == "holds"  # a random score: AUC interval around 0.5
 
 
+
+def test_membership_claims_are_not_testable_when_the_baseline_is_at_chance(tmp_path):
+    """When no attack leaks on the undefended baseline, neither "LDC-MIA beats LOSS" nor "DP-SGD pulls
+    every attack toward chance" can be told from the data: no verdict, whatever the intervals say."""
+    rng = np.random.default_rng(2)
+    members = np.repeat([1, 0], 2000)
+    noise = {f"score_{a}": rng.normal(size=4000) for a in ("ldc_mia", "loss", "watson", "lira_online")}
+    (tmp_path / "attack").mkdir()
+    np.savez(tmp_path / "attack" / "base_scores.npz", members=members, **noise)
+    np.savez(tmp_path / "attack" / "dp_scores.npz", members=members, score_loss=rng.normal(size=4000))
+    (tmp_path / "attack" / "base.json").write_text(json.dumps({"attacks": {}}))
+    p = NS(membership=NS(targets={"base": NS(dp=None), "dp": NS(dp=NS(epsilon=1.0))}))
+    rows = claims.claims_table("membership", tmp_path, p, **KW)
+    assert len(rows) == 3
+    assert all(v.startswith(claims.NOT_TESTABLE + " (the undefended baseline 'base'") for v in rows["verdict"])
+    assert all(f.endswith("]") for f in rows["figure"])  # the measured figure stays
+
 def test_a_family_without_claims_gives_an_empty_table(tmp_path):
     assert claims.claims_table("models", tmp_path, None).empty
 

@@ -69,6 +69,26 @@ def bootstrap_many(statistics: Callable[..., list[float]], *arrays, n_resamples:
                    confidence: float = CONFIDENCE, seed: int = 0, strata=None) -> list[Interval]:
     """:func:`bootstrap` of several statistics computed together on the same resamples (one ROC
     gives AUC and every TPR@FPR; ECE before and after an attack and their ratio are paired)."""
+    arrays, groups = _setup(arrays, strata, n_resamples, confidence)
+    return _intervals(lambda idx: statistics(*(a[idx] for a in arrays)), statistics(*arrays), groups,
+                      n_resamples, confidence, seed)
+
+
+def bootstrap_weighted(statistics: Callable[..., list[float]], *arrays, n_resamples: int = N_RESAMPLES,
+                       confidence: float = CONFIDENCE, seed: int = 0, strata=None) -> list[Interval]:
+    """:func:`bootstrap_many` for statistics of weighted examples: ``statistics(weights, *arrays)``
+    gets each example's multiplicity in the resample (``np.bincount`` of the drawn indices; all
+    ones for the value itself) and the arrays as they are. The resamples are exactly those of
+    :func:`bootstrap_many` with the same seed; a statistic that sorts (an ROC) sorts once instead
+    of once per resample (:func:`advlab.metrics.roc.weighted_roc`)."""
+    arrays, groups = _setup(arrays, strata, n_resamples, confidence)
+    n = len(arrays[0])
+    return _intervals(lambda idx: statistics(np.bincount(idx, minlength=n), *arrays),
+                      statistics(np.ones(n, dtype=np.int64), *arrays), groups, n_resamples, confidence, seed)
+
+
+def _setup(arrays, strata, n_resamples: int, confidence: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The checked arrays and the index groups resampled apart (one group without ``strata``)."""
     check_settings(n_resamples, confidence)
     arrays = [np.asarray(a) for a in arrays]
     check(len(arrays) > 0, "bootstrap: give at least one array of per-example values")
@@ -76,17 +96,20 @@ def bootstrap_many(statistics: Callable[..., list[float]], *arrays, n_resamples:
     check(n > 0 and all(len(a) == n for a in arrays),
           f"bootstrap: the arrays must be non-empty and of one length (got {[len(a) for a in arrays]})")
     if strata is None:
-        groups = [np.arange(n)]
-    else:
-        strata = np.asarray(strata)
-        check(len(strata) == n, f"bootstrap: strata has {len(strata)} entries for {n} examples")
-        groups = [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    values = np.asarray(statistics(*arrays), dtype=float)
+        return arrays, [np.arange(n)]
+    strata = np.asarray(strata)
+    check(len(strata) == n, f"bootstrap: strata has {len(strata)} entries for {n} examples")
+    return arrays, [np.flatnonzero(strata == s) for s in np.unique(strata)]
+
+
+def _intervals(on_resample: Callable[[np.ndarray], list[float]], values, groups, n_resamples: int,
+               confidence: float, seed: int) -> list[Interval]:
+    """Percentile intervals of ``on_resample(indices)`` over ``n_resamples`` seeded draws."""
+    values = np.asarray(values, dtype=float)
     rng = np.random.default_rng(seed)
     stats = np.empty((n_resamples, len(values)))
     for b in range(n_resamples):
-        idx = _resample_indices(rng, groups)
-        stats[b] = statistics(*(a[idx] for a in arrays))
+        stats[b] = on_resample(_resample_indices(rng, groups))
     tail = (1.0 - confidence) / 2
     out = []
     for k, value in enumerate(values):

@@ -22,9 +22,11 @@ They agree to 2.3e-16 (``tests/metrics/test_roc.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-__all__ = ["roc_counts", "roc_curve", "roc_auc", "AREAS"]
+__all__ = ["roc_counts", "roc_curve", "roc_auc", "weighted_roc", "AREAS"]
 
 AREAS = ("exact", "trapezoid", "trapezoid_dropped")
 
@@ -45,6 +47,25 @@ def roc_counts(scores, positive) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     s, p = s[order], p[order]
     last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # last index of each tie group
     return np.cumsum(~p)[last], np.cumsum(p)[last], s[last]
+
+
+def weighted_roc(scores, positive) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``curve(weights) -> (fpr, tpr)``: the ROC of the sample that holds example ``i``
+    ``weights[i]`` times (a bootstrap resample), the scores sorted once for every call.
+
+    The points are those of :func:`roc_curve` on that sample, plus a repeat of the previous
+    point for each tie group of weight 0 (no area, no new TPR at any FPR)."""
+    s, p = _arrays(scores, positive)
+    order = np.argsort(-s, kind="mergesort")
+    p = p[order]
+    last = np.r_[np.flatnonzero(np.diff(s[order])), s.size - 1]  # last index of each tie group
+
+    def curve(weights) -> tuple[np.ndarray, np.ndarray]:
+        w = np.asarray(weights)[order]
+        fp, tp = np.cumsum(np.where(p, 0, w))[last], np.cumsum(np.where(p, w, 0))[last]
+        return np.r_[0.0, fp / fp[-1]], np.r_[0.0, tp / tp[-1]]
+
+    return curve
 
 
 def roc_curve(scores, positive, *, drop_intermediate: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

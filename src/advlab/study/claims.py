@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from advlab.metrics.bootstrap import CONFIDENCE, INCONCLUSIVE, N_RESAMPLES, Interval, bootstrap, bootstrap_many, verdict
+from advlab.metrics.bootstrap import (CONFIDENCE, INCONCLUSIVE, N_RESAMPLES, Interval, bootstrap, bootstrap_many,
+                                      bootstrap_weighted, verdict)
 from advlab.metrics.calibration import ece_from_confidence
-from advlab.metrics.privacy import roc, tpr_at_fpr
+from advlab.metrics.roc import weighted_roc
 from advlab.metrics.selective import uncertainty_auroc
 from advlab.registry import Registry
 
@@ -125,12 +126,14 @@ def _scores(results: Path, variant: str) -> dict | None:
     return dict(np.load(path)) if path.is_file() else None
 
 
-def _roc_stats(fprs):
-    """AUC and TPR at each FPR from one ROC (what :func:`auc` and :func:`tpr_at_fpr` compute)."""
-    def stats(scores, members):
-        f, t, _ = roc(scores, members)
-        return [float(np.trapezoid(t, f)), *(float(t[f <= x].max()) for x in fprs)]
-    return stats
+def _curve_stats(curve, weights, fprs) -> list[float]:
+    """AUC and TPR at each FPR of ``curve(weights)`` (what :func:`auc` and :func:`tpr_at_fpr` compute)."""
+    f, t = curve(weights)
+    return [float(np.trapezoid(t, f)), *(_tpr(f, t, x) for x in fprs)]
+
+
+def _tpr(f: np.ndarray, t: np.ndarray, fpr: float) -> float:
+    return float(t[f <= fpr].max())
 
 
 @functools.lru_cache(maxsize=32)
@@ -144,7 +147,8 @@ def membership_intervals(results: Path, variant: str, fprs=(0.001, 0.01), **kw) 
     rows = []
     for key in sorted(k for k in z if k.startswith("score_")):
         entry = {"attack": key.removeprefix("score_")}
-        ivs = bootstrap_many(_roc_stats(fprs), z[key], members, strata=members, **kw)
+        curve = weighted_roc(z[key], members)  # sorted once; each resample reweights it
+        ivs = bootstrap_weighted(lambda w, *_: _curve_stats(curve, w, fprs), z[key], members, strata=members, **kw)
         for name, iv in zip(["AUC", *(f"TPR@{f:g}" for f in fprs)], ivs):
             entry.update({name: iv.value, f"{name} lo": iv.lo, f"{name} hi": iv.hi})
         entry["non-members"] = int((~members).sum())
@@ -163,17 +167,19 @@ def membership(results: Path, p, fpr: float = 0.01, **kw) -> list[dict]:
     members = z["members"].astype(bool)
     weak = [a for a in ("loss", "ml_leaks", "watson") if f"score_{a}" in z]
     if "score_ldc_mia" in z and weak:
-        def margin(ldc, *others_and_members):
-            *others, mem = others_and_members
-            return tpr_at_fpr(ldc, mem, fpr) - max(tpr_at_fpr(o, mem, fpr) for o in others)
+        ldc, others = weighted_roc(z["score_ldc_mia"], members), [weighted_roc(z[f"score_{a}"], members) for a in weak]
 
-        iv = bootstrap(margin, z["score_ldc_mia"], *(z[f"score_{a}"] for a in weak), members, strata=members, **kw)
+        def margin(w, *_):
+            return [_tpr(*ldc(w), fpr) - max(_tpr(*o(w), fpr) for o in others)]
+
+        (iv,) = bootstrap_weighted(margin, members, strata=members, **kw)
         rows.append(row(f"LDC-MIA beats {', '.join(weak)} at low FPR: its TPR at {fpr:.0%} FPR minus the best of them "
                         f"(points) is above 0", iv, verdict(iv, above=0.0),
                         f"{100 * iv.value:+.1f} [{100 * iv.lo:+.1f}, {100 * iv.hi:+.1f}]"))
     if "score_ldc_mia" in z and "score_lira_online" in z:
-        iv = bootstrap(lambda lira, ldc, mem: tpr_at_fpr(lira, mem, fpr) - tpr_at_fpr(ldc, mem, fpr),
-                       z["score_lira_online"], z["score_ldc_mia"], members, strata=members, **kw)
+        lira, ldc = weighted_roc(z["score_lira_online"], members), weighted_roc(z["score_ldc_mia"], members)
+        (iv,) = bootstrap_weighted(lambda w, *_: [_tpr(*lira(w), fpr) - _tpr(*ldc(w), fpr)], members, strata=members,
+                                   **kw)
         info = _json(results / "attack" / f"{base}.json")["attacks"]
         cost = {a: info[a]["cost"]["models_trained"] for a in ("lira_online", "ldc_mia") if a in info}
         rows.append(row(f"LDC-MIA comes close to LiRA online: LiRA's TPR at {fpr:.0%} FPR exceeds LDC-MIA's by less than "
@@ -186,12 +192,26 @@ def membership(results: Path, p, fpr: float = 0.01, **kw) -> list[dict]:
         t = membership_intervals(results, variant, **kw)
         ivs = {a: _interval(r["AUC"], r["AUC lo"], r["AUC hi"], kw) for a, r in t.iterrows()}
         worst = max(ivs, key=lambda a: abs(ivs[a].value - 0.5))
-        near = all(0.45 < iv.lo and iv.hi < 0.55 for iv in ivs.values())
-        far = any(iv.lo >= 0.55 or iv.hi <= 0.45 for iv in ivs.values())
-        rows.append(row(f"DP-SGD ({variant}) pulls every attack toward chance: every AUC interval inside (0.45, 0.55); "
+        near = at_chance(t)
+        far = any(iv.lo >= CHANCE[1] or iv.hi <= CHANCE[0] for iv in ivs.values())
+        rows.append(row(f"DP-SGD ({variant}) pulls every attack toward chance: every AUC interval inside {CHANCE}; "
                         f"farthest from 0.5: {worst}", ivs[worst],
                         "holds" if near else ("does not hold" if far else INCONCLUSIVE)))
+    if rows and at_chance(membership_intervals(results, base, **kw)):
+        for r in rows:  # nothing leaks to compare or to pull toward chance: no verdict either way
+            r["verdict"] = (f"{NOT_TESTABLE} (the undefended baseline '{base}' is at chance too: every attack's AUC "
+                            f"interval inside {CHANCE})")
     return rows
+
+
+#: a membership claim's verdict when the undefended baseline leaks nothing measurable
+NOT_TESTABLE = "not testable"
+CHANCE = (0.45, 0.55)
+
+
+def at_chance(t: pd.DataFrame) -> bool:
+    """Every attack's AUC interval lies inside :data:`CHANCE` (the DP claim's own band)."""
+    return not t.empty and bool(((t["AUC lo"] > CHANCE[0]) & (t["AUC hi"] < CHANCE[1])).all())
 
 
 # --- uncertainty -------------------------------------------------------------------------------
