@@ -61,7 +61,7 @@ MEMBERSHIP = [  # (pattern, attack): TPR at 1 % FPR on the baseline target
     (r"LDC-MIA \(2 models\) TPR ([\d.]+) % at 1 % FPR", "ldc_mia"),
     (r"LOSS ([\d.]+) %", "loss"),
     (r"Watson ([\d.]+) %", "watson"),
-    (r"LiRA online \(8 shadows\) ([\d.]+) %", "lira_online"),
+    (r"LiRA online \(16 shadows\) ([\d.]+) %", "lira_online"),
 ]
 
 
