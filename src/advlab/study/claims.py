@@ -20,9 +20,9 @@ import pandas as pd
 
 from advlab.metrics.bootstrap import (CONFIDENCE, INCONCLUSIVE, N_RESAMPLES, Interval, bootstrap, bootstrap_many,
                                       bootstrap_weighted, verdict)
-from advlab.metrics.calibration import ece_from_confidence
+from advlab.metrics.calibration import confidence_and_correct, ece_from_confidence
 from advlab.metrics.roc import weighted_roc
-from advlab.metrics.selective import uncertainty_auroc
+from advlab.metrics.selective import aurc, optimal_aurc, uncertainty_auroc
 from advlab.registry import Registry
 
 CLAIMS = Registry("claims")
@@ -216,20 +216,38 @@ def at_chance(t: pd.DataFrame) -> bool:
 
 # --- uncertainty -------------------------------------------------------------------------------
 
+def _selective(conf, correct) -> list[float]:
+    """Uncertainty AUROC, AURC and E-AURC (:mod:`advlab.metrics.selective`; E-AURC as
+    :func:`~advlab.metrics.selective.e_aurc` computes it, without sorting twice)."""
+    area = aurc(conf, correct)
+    return [uncertainty_auroc(conf, correct), area, area - optimal_aurc(1.0 - correct.mean())]
+
+
+SELECTIVE = ("AUROC", "AURC", "E-AURC")
+
+
 @functools.lru_cache(maxsize=8)
 def uncertainty_intervals(results: Path, cases: tuple, **kw) -> pd.DataFrame:
-    """Clean uncertainty AUROC and the lowest attacked AUROC per mode (over ε), with intervals."""
+    """Clean uncertainty AUROC, AURC and E-AURC, and the same at the lowest attacked AUROC per mode
+    (over ε), with intervals (the three paired on the same resamples). AUROC's interval keeps the
+    columns ``lo`` and ``hi``; AURC's and E-AURC's are ``AURC lo`` … ``E-AURC hi``."""
     rows = []
+
+    def entry(case: str, mode: str, eps: float, ivs) -> dict:
+        auroc, *rest = ivs
+        out = {"case": case, "mode": mode, "eps": eps, "AUROC": auroc.value, "lo": auroc.lo, "hi": auroc.hi}
+        for name, iv in zip(SELECTIVE[1:], rest):
+            out.update({name: iv.value, f"{name} lo": iv.lo, f"{name} hi": iv.hi})
+        return out
+
     for case, z in _saved(results / "ace", cases, ".npz"):
         correct = (z["pred"] == z["y"]).astype(float)
-        clean = bootstrap(uncertainty_auroc, z["conf_clean"], correct, **kw)
-        rows.append({"case": case, "mode": "clean", "eps": 0.0, "AUROC": clean.value, "lo": clean.lo, "hi": clean.hi})
+        rows.append(entry(case, "clean", 0.0, bootstrap_many(_selective, z["conf_clean"], correct, **kw)))
         for mi, mode in enumerate(z["modes"]):
             aurocs = [uncertainty_auroc(z["conf_adv"][mi, ei], correct) for ei in range(len(z["eps"]))]
             ei = int(np.nanargmin(aurocs))
-            iv = bootstrap(uncertainty_auroc, z["conf_adv"][mi, ei], correct, **kw)
-            rows.append({"case": case, "mode": str(mode), "eps": float(z["eps"][ei]), "AUROC": iv.value,
-                         "lo": iv.lo, "hi": iv.hi})
+            rows.append(entry(case, str(mode), float(z["eps"][ei]),
+                              bootstrap_many(_selective, z["conf_adv"][mi, ei], correct, **kw)))
     return pd.DataFrame(rows)
 
 
@@ -368,6 +386,42 @@ def calibration(results: Path, p, **kw) -> list[dict]:
     return rows
 
 
+# --- models ------------------------------------------------------------------------------------
+
+def _accuracy_and_ece(conf: np.ndarray, correct: np.ndarray, n_bins: int):
+    """``statistics(weights)`` for :func:`bootstrap_weighted`: accuracy and ECE of the weighted
+    examples, both from one matrix-vector product. Column 0 is ``correct``; column ``1 + b`` is
+    ``correct − conf`` on the examples in confidence bin ``b`` (the bins of
+    :func:`advlab.metrics.calibration.reliability`), so a bin's weighted sum is its count times
+    ``acc_b − conf_b`` and ECE is the sum of their absolute values over the total weight."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    columns = np.zeros((len(conf), 1 + n_bins))
+    columns[:, 0] = correct
+    columns[np.arange(len(conf)), 1 + bins] = correct - conf
+
+    def statistics(weights, *_) -> list[float]:
+        sums, total = weights @ columns, weights.sum()
+        return [float(sums[0] / total), float(np.abs(sums[1:]).sum() / total)]
+
+    return statistics
+
+
+@functools.lru_cache(maxsize=8)
+def models_intervals(results: Path, models: tuple, n_bins: int = 15, **kw) -> pd.DataFrame:
+    """Test accuracy and ECE (``n_bins`` equal-width bins, as the evaluate stage computes it) with
+    intervals (paired resamples of the test set) for every model whose
+    ``evaluate/<model>_outputs.npz`` was saved. A statistic of multiplicities
+    (:func:`bootstrap_weighted`: the resamples of :func:`bootstrap_many`, no 10,000-row copies)."""
+    rows = []
+    for model, z in _saved(results / "evaluate", models, "_outputs.npz"):
+        conf, correct = confidence_and_correct(z["probs"], z["labels"])
+        acc, ece = bootstrap_weighted(_accuracy_and_ece(conf, correct, n_bins), conf, correct, **kw)
+        rows.append({"model": model, "accuracy": acc.value, "accuracy lo": acc.lo, "accuracy hi": acc.hi,
+                     "ECE": ece.value, "ECE lo": ece.lo, "ECE hi": ece.hi, "n": len(correct)})
+    return pd.DataFrame(rows)
+
+
 def claims_table(family: str, results: Path, p, **kw) -> pd.DataFrame:
     """The family's claims as a table (empty when the family has none registered)."""
     if family not in CLAIMS.names():
@@ -410,13 +464,26 @@ def interval_table(family: str, results: Path, p, **kw) -> tuple[pd.DataFrame, s
         return shown, (f"Every attack on the baseline target ({base}), with what the attacker trained; members and "
                        "non-members resampled separately.")
     if family == "uncertainty":
-        t = uncertainty_intervals(results, tuple(p.uncertainty.cases), **kw).copy()
+        t = uncertainty_intervals(results, tuple(p.uncertainty.cases), **kw)
         if t.empty:
             return None
-        t["AUROC [95 % CI]"] = _with_interval(t, "AUROC", "lo", "hi", False)
-        t["cell"] = t.apply(lambda r: r["AUROC [95 % CI]"] + ("" if r["mode"] == "clean" else f" at ε = {r['eps']:g}"), axis=1)
-        shown = t.pivot(index="case", columns="mode", values="cell").reindex(columns=["clean", *[m for m in t["mode"].unique() if m != "clean"]])
-        return shown, "Uncertainty AUROC, clean and the lowest over the ε sweep per attack mode."
+        shown = pd.DataFrame({"case": t["case"], "condition": t["mode"], "ε": t["eps"],
+                              "AUROC": _with_interval(t, "AUROC", "lo", "hi", False),
+                              **{name: _with_interval(t, name, f"{name} lo", f"{name} hi", False)
+                                 for name in SELECTIVE[1:]}}).set_index(["case", "condition"])
+        return shown, ("Uncertainty AUROC (higher is better), AURC and E-AURC (lower is better), clean and at "
+                       "each attack mode's lowest AUROC over the ε sweep; the three paired on the same resamples.")
+    if family == "models":
+        t = models_intervals(results, tuple(p.models), p.evaluate.n_bins, **kw)
+        if t.empty:
+            return None
+        shown = pd.DataFrame({"model": t["model"],
+                              "test accuracy": _with_interval(t, "accuracy", "accuracy lo", "accuracy hi", True),
+                              f"ECE ({p.evaluate.n_bins} bins)": _with_interval(t, "ECE", "ECE lo", "ECE hi", False),
+                              "n": t["n"]}).set_index("model")
+        return shown, ("Test accuracy and ECE of every model, with their intervals (paired resamples of the test "
+                       "set). A resample's ECE is biased upward (its bins' sampling noise adds to the gap), so a small "
+                       "ECE can sit near the bottom of its interval.")
     if family == "calibration":
         t = calibration_intervals(results, tuple(p.calibration.models), p.evaluate.n_bins, **kw)
         if t.empty:
@@ -432,7 +499,8 @@ def interval_table(family: str, results: Path, p, **kw) -> tuple[pd.DataFrame, s
 def report(family: str, results, figures, p=None) -> list:
     """What a family's report shows at its end: its interval table and its claims table (as
     markdown and styled tables for ``display``); writes ``claims.csv`` and ``intervals.csv``
-    beside the report's other tables."""
+    beside the report's other tables (no ``claims.csv`` for a family with no claims registered:
+    models)."""
     from IPython.display import Markdown
 
     from advlab.stages.common import load_params
@@ -448,6 +516,8 @@ def report(family: str, results, figures, p=None) -> list:
         table, caption = found
         table.to_csv(Path(figures) / "intervals.csv")
         out += [Markdown(f"**{caption}**"), present.table(table)]
+    if family not in CLAIMS.names():  # no claims.csv: an empty one would read as claims that found nothing
+        return out + [Markdown("SPEC §6 states no claims for this family, so there is no claims table.")]
     claims = claims_table(family, results, p, **kw)
     claims.to_csv(Path(figures) / "claims.csv", index=False)
     if not claims.empty:
